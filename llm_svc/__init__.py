@@ -1,0 +1,1 @@
+"""llm_svc: streaming chat generation (LlmService, default port 50054)."""

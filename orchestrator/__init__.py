@@ -1,0 +1,1 @@
+"""orchestrator: the caller-facing call runner (OrchestratorService, default port 50051)."""

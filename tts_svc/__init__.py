@@ -1,0 +1,1 @@
+"""tts_svc: streaming text-to-speech (TtsService, default port 50053)."""
