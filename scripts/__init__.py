@@ -1,0 +1,1 @@
+"""Project scripts: code generation, tool installation, development certificates."""
