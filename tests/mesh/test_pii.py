@@ -1,0 +1,47 @@
+"""Personal data is found and masked, and ordinary numbers are left alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from mesh.pii import contains_pii, find_pii, luhn_valid, mask_digits, redact
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("my card is 4111 1111 1111 1111", "my card is **** **** **** 1111"),
+        ("card 4111-1111-1111-1111 lost", "card ****-****-****-1111 lost"),
+        ("account 12345678901 please", "account *******8901 please"),
+        ("ssn 123-45-6789", "ssn [national id]"),
+        ("call me on (555) 123-4567", "call me on (***) ***-4567"),
+        ("write to jane.doe@example.com", "write to [email]"),
+        ("borrow $20,000 over 60 months at 6.5%", "borrow $20,000 over 60 months at 6.5%"),
+        ("on 2026-11-24 at 10:30", "on 2026-11-24 at 10:30"),
+        ("born 24.11.1980", "born 24.11.1980"),
+    ],
+)
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_luhn() -> None:
+    assert luhn_valid("4111111111111111")
+    assert not luhn_valid("4111111111111112")
+
+
+def test_kinds_and_spans() -> None:
+    findings = find_pii("card 4111111111111111 and 12345678")
+    assert [(f.kind, f.start) for f in findings] == [("card_number", 5), ("account_number", 26)]
+    assert contains_pii("x@y.io")
+    assert not contains_pii("twenty thousand dollars")
+
+
+def test_mask_digits_keeps_separators_and_the_last_four() -> None:
+    assert mask_digits("4111 1111 1111 1234") == "**** **** **** 1234"
+    assert mask_digits("123") == "123"
+
+
+def test_long_text_is_linear_enough() -> None:
+    text = "balance 12 " * 20_000
+    assert redact(text) == text
