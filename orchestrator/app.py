@@ -1,30 +1,81 @@
-"""Wires orchestrator's servicer into the mesh runtime."""
+"""Wires the orchestrator: dependencies, session store, prompts, tools, analytics sink, servicer."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
+from pathlib import Path
 
-from mesh.server import Registrar, ServicerApp
+from mesh.server import HealthControl, Registrar, ServicerApp
+from orchestrator.call import Runtime
 from orchestrator.config import OrchestratorSettings
+from orchestrator.deps import Dependencies
+from orchestrator.events import EventSink
+from orchestrator.prompts import PromptCache
+from orchestrator.servicer import OrchestratorServicer
+from orchestrator.sessions import MemorySessionStore, RedisSessionStore, SessionStore
+from orchestrator.tooling import load_tools
 from voicebot.v1 import orchestrator_service_pb2, orchestrator_service_pb2_grpc
 
 
 class OrchestratorApp(ServicerApp):
-    """OrchestratorService: every RPC answers UNIMPLEMENTED until its engine lands."""
+    """OrchestratorService on the streaming pipeline engine."""
 
     name = "orchestrator"
-    engine_name = "none"
+    engine_name = "pipeline"
+    admin_methods = frozenset({"/voicebot.v1.OrchestratorService/EndSession"})
 
     def __init__(self, settings: OrchestratorSettings) -> None:
-        """Hold the settings; nothing loads until ``start``."""
+        """Connect (lazily) to the dependencies; prompts and tools load in ``start``."""
         self.settings = settings
+        self.deps = Dependencies.connect(settings)
+        store: SessionStore
+        if settings.session_store == "redis":
+            store = RedisSessionStore(settings.redis_url, settings.session_ttl_s, settings.lease_s)
+        elif settings.session_store == "memory":
+            store = MemorySessionStore(settings.session_ttl_s, settings.lease_s)
+        else:
+            raise ValueError(
+                f"VOICEBOT_ORCHESTRATOR_SESSION_STORE must be memory or redis, got {settings.session_store!r}"
+            )
+        tools = load_tools(settings)
+        self.runtime = Runtime(
+            settings=settings,
+            deps=self.deps,
+            store=store,
+            prompts=PromptCache(settings.default_voice, extra=tools.fixed_phrases),
+            tools=tools.runner,
+            tool_definitions=tools.definitions,
+            system_prompt=tools.system_prompt,
+            events=EventSink(self.deps.channels["analytics"], settings.events_buffer, Path(settings.events_spill_dir)),
+        )
+        self._warming: asyncio.Task[bool] | None = None
 
     def servicers(self) -> Sequence[Registrar]:
         """The OrchestratorService servicer."""
         return [
             (
                 orchestrator_service_pb2_grpc.add_OrchestratorServiceServicer_to_server,
-                orchestrator_service_pb2_grpc.OrchestratorServiceServicer(),  # type: ignore[abstract]
+                OrchestratorServicer(self.runtime),
                 orchestrator_service_pb2.DESCRIPTOR.services_by_name["OrchestratorService"],
             )
         ]
+
+    async def start(self, health: HealthControl) -> None:
+        """Start the analytics sender; pre-synthesise prompts (waiting up to PROMPT_WARMUP_S for tts_svc)."""
+        self.runtime.events.start()
+        prompts = self.runtime.prompts
+        ready = await prompts.warm(self.deps.tts, self.settings.prompt_warmup_s)
+        if not ready:
+            self._warming = asyncio.create_task(prompts.warm(self.deps.tts, float("inf")), name="prompt-warmup")
+
+    async def stop(self) -> None:
+        """End calls' side tasks, flush analytics, close connections."""
+        if self._warming is not None:
+            self._warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warming
+        await self.runtime.events.stop()
+        await self.runtime.store.close()
+        await self.deps.close()

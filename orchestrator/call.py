@@ -1,0 +1,519 @@
+"""One call: the caller's stream in, transcripts, answers and audio out, and everything between.
+
+A ``Call`` runs four things at once: a reader of the caller's stream (audio to stt_svc, control
+messages), one ``StreamingRecognize`` stream to stt_svc (reconnected if it breaks), the turn in
+progress, and a keeper that renews the session's lease and ends idle calls. Everything the
+caller receives goes through one bounded queue, so a slow caller slows the bot down instead of
+growing memory.
+
+Barge-in: while bot audio is playing, caller speech that lasts at least the barge-in threshold
+and holds a word that is not a backchannel ("mhm", "okay") cancels the turn, which cancels its
+model and synthesis streams, and the caller is told where playback stopped. Audio of the
+interrupted turn still queued for the caller is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from mesh import audio
+from mesh.errors import InvalidArgument, MeshError, ResourceExhausted
+from mesh.pii import redact
+from orchestrator.config import OrchestratorSettings
+from orchestrator.deps import Dependencies
+from orchestrator.events import EventSink, new_event
+from orchestrator.prompts import APOLOGY, GREETING, PromptCache
+from orchestrator.sessions import SessionState, SessionStore
+from orchestrator.speaker import Speaker
+from orchestrator.turn import END_CALL_ACTION, TRANSFER_ACTION, ToolRunner, Turn, TurnContext, TurnInput
+from voicebot.v1 import analytics_service_pb2 as analytics_pb
+from voicebot.v1 import llm_service_pb2, stt_service_pb2
+from voicebot.v1 import orchestrator_service_pb2 as pb
+
+log = logging.getLogger("orchestrator.call")
+
+MAX_AUDIO_BYTES = 64 * 1024
+_WORD = re.compile(r"[a-z']+(?:-[a-z']+)*")
+_DTMF = re.compile(r"[0-9*#]{1,32}")
+
+END_REASONS = {
+    "hangup": analytics_pb.CALL_END_REASON_HANGUP,
+    "transfer": analytics_pb.CALL_END_REASON_TRANSFER,
+    "error": analytics_pb.CALL_END_REASON_ERROR,
+    "timeout": analytics_pb.CALL_END_REASON_TIMEOUT,
+    "admin": analytics_pb.CALL_END_REASON_ADMIN,
+    "disconnected": analytics_pb.CALL_END_REASON_UNSPECIFIED,
+}
+
+
+@dataclass(frozen=True)
+class CallConfig:
+    """A validated SessionConfig."""
+
+    session_id: str
+    caller_id: str
+    language_code: str
+    voice: str
+    adapter: str
+    tenant: str
+    text_only: bool
+    input_format: audio.PcmFormat | None
+    output_format: audio.PcmFormat
+    barge_in_min_speech_ms: int
+
+
+@dataclass
+class Runtime:
+    """What every call on this replica shares."""
+
+    settings: OrchestratorSettings
+    deps: Dependencies
+    store: SessionStore
+    prompts: PromptCache
+    tools: ToolRunner
+    tool_definitions: list[llm_service_pb2.ToolDefinition]
+    system_prompt: str
+    events: EventSink
+    calls: dict[str, Call] = field(default_factory=dict)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of a transcript."""
+    return _WORD.findall(text.lower())
+
+
+class Call:
+    """Runs one Converse stream; see the module docstring."""
+
+    def __init__(self, rt: Runtime, config: CallConfig, session: SessionState, resumed: bool) -> None:
+        """Prepare the call; nothing runs until ``run``."""
+        self.rt = rt
+        self.config = config
+        self.session = session
+        self.resumed = resumed
+        self.started_at = time.monotonic()
+        self.out: asyncio.Queue[pb.ConverseResponse | None] = asyncio.Queue(maxsize=256)
+        self.audio_q: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=100)
+        self.ended = asyncio.Event()
+        self.end_reason = ""
+        self.error: MeshError | None = None
+        self.turn_index = session.turn_count
+        self.turn_task: asyncio.Task[None] | None = None
+        self.speaker: Speaker | None = None
+        self.interrupted: set[int] = set()
+        self.audio_in_ms = 0.0
+        self.offsets: deque[tuple[float, float]] = deque(maxlen=6000)
+        self.audio_sent_ms = 0.0
+        self.stt_base_ms = 0.0
+        self.speech_start_ms: float | None = None
+        self.speech_end_at: float | None = None
+        self.reported_playback: int | None = None
+        self.last_input = time.monotonic()
+        self.dropped_audio = 0
+
+    # --- output -------------------------------------------------------------------------
+
+    async def emit(self, response: pb.ConverseResponse) -> None:
+        """Queue a response for the caller (waits while the caller is slow)."""
+        await self.out.put(response)
+
+    async def event(self, kind: int, **fields: Any) -> None:
+        """Queue a call event."""
+        event = pb.CallEvent(type=kind, session_id=self.session.session_id, **fields)  # type: ignore[arg-type]
+        await self.emit(pb.ConverseResponse(turn_index=self.turn_index, event=event))
+
+    def analytics(self, **detail: Any) -> None:
+        """Send an analytics event (redacted by the caller of this method)."""
+        self.rt.events.emit(new_event(self.session.session_id, **detail))
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    async def run(self, requests: AsyncIterator[pb.ConverseRequest]) -> AsyncIterator[pb.ConverseResponse]:
+        """Run the call, yielding what the caller receives; ends with CALL_ENDED."""
+        main = asyncio.create_task(self._main(requests), name=f"call-{self.session.session_id}")
+        try:
+            while (item := await self.out.get()) is not None:
+                if item.turn_index in self.interrupted and item.WhichOneof("output") in ("bot_audio", "bot_text"):
+                    continue
+                yield item
+            if self.error is not None:
+                raise self.error
+        finally:
+            if not main.done():
+                self.end("disconnected")
+                main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await main
+
+    def end(self, reason: str) -> None:
+        """End the call for ``reason`` (the first reason wins)."""
+        if not self.end_reason:
+            self.end_reason = reason
+        self.ended.set()
+
+    async def _main(self, requests: AsyncIterator[pb.ConverseRequest]) -> None:
+        kind = pb.CALL_EVENT_TYPE_SESSION_RESUMED if self.resumed else pb.CALL_EVENT_TYPE_SESSION_STARTED
+        tasks = [
+            asyncio.create_task(self._read(requests), name="caller-reader"),
+            asyncio.create_task(self._keep(), name="session-keeper"),
+        ]
+        try:
+            await self.event(kind)
+            if not self.resumed:
+                self.analytics(
+                    call_started=analytics_pb.CallStarted(
+                        caller_id=self.session.masked_caller_id,
+                        language_code=self.config.language_code,
+                        voice=self.config.voice,
+                        adapter=self.config.adapter,
+                        tenant=self.config.tenant,
+                    )
+                )
+            if not self.config.text_only:
+                tasks.append(asyncio.create_task(self._listen(), name="stt-stream"))
+            if not self.resumed:
+                await self._say_fixed(GREETING)
+            await self.ended.wait()
+        finally:
+            for task in [*tasks, self.turn_task]:
+                if task is not None and not task.done():
+                    task.cancel()
+            await asyncio.gather(*(t for t in [*tasks, self.turn_task] if t is not None), return_exceptions=True)
+            await self._close()
+
+    async def _close(self) -> None:
+        reason = self.end_reason or "hangup"
+        ended = reason != "disconnected"
+        try:
+            await self.rt.store.release(self.session, ended=ended)
+        except MeshError as exc:
+            log.warning("session %s not released: %s", self.session.session_id, exc)
+        self.rt.calls.pop(self.session.session_id, None)
+        self.analytics(
+            call_ended=analytics_pb.CallEnded(
+                reason=END_REASONS.get(reason, analytics_pb.CALL_END_REASON_UNSPECIFIED),
+                duration_ms=int((time.monotonic() - self.started_at) * 1000),
+                turn_count=self.session.turn_count,
+            )
+        )
+        event = pb.CallEvent(type=pb.CALL_EVENT_TYPE_CALL_ENDED, session_id=self.session.session_id, detail=reason)
+        for item in (pb.ConverseResponse(turn_index=self.turn_index, event=event), None):
+            with contextlib.suppress(asyncio.QueueFull):
+                self.out.put_nowait(item)
+        if self.out.full():  # the caller stopped reading; make sure the stream still ends
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.out.get_nowait()
+            self.out.put_nowait(None)
+
+    async def _keep(self) -> None:
+        """Renew the session lease; end the call when it was ended elsewhere, idle, or too long."""
+        settings = self.rt.settings
+        while True:
+            await asyncio.sleep(min(5.0, settings.lease_s / 3))
+            try:
+                if not await self.rt.store.save(self.session, settings.replica):
+                    self.end("admin")
+                    return
+            except MeshError as exc:
+                log.warning("session store: %s", exc)
+            now = time.monotonic()
+            if now - self.last_input > settings.idle_timeout_s:
+                self.end("timeout")
+            if now - self.started_at > settings.max_call_s:
+                self.end("timeout")
+
+    # --- caller input -------------------------------------------------------------------
+
+    async def _read(self, requests: AsyncIterator[pb.ConverseRequest]) -> None:
+        try:
+            async for request in requests:
+                self.last_input = time.monotonic()
+                kind = request.WhichOneof("streaming_request")
+                if kind == "audio":
+                    self._audio(request.audio)
+                elif kind == "control":
+                    await self._control(request.control)
+                elif kind == "config":
+                    raise InvalidArgument("config may only be sent in the first message")
+                else:
+                    raise InvalidArgument("empty ConverseRequest: set audio or control")
+            self.end("disconnected" if not self.end_reason else self.end_reason)
+        except MeshError as exc:
+            self.error = exc
+            self.end("error")
+        finally:
+            with contextlib.suppress(asyncio.QueueFull):
+                self.audio_q.put_nowait(None)
+
+    def _audio(self, data: bytes) -> None:
+        fmt = self.config.input_format
+        if fmt is None:
+            raise InvalidArgument("this call is text_only: send control.text, not audio")
+        if len(data) > MAX_AUDIO_BYTES:
+            raise ResourceExhausted(f"audio message of {len(data)} bytes is over the 65536-byte limit")
+        if len(data) % fmt.bytes_per_frame:
+            raise InvalidArgument(
+                f"audio chunk of {len(data)} bytes is not a whole number of {fmt.bytes_per_frame}-byte samples"
+            )
+        self.audio_in_ms += fmt.duration_ms(len(data))
+        self.offsets.append((self.audio_in_ms, time.monotonic()))
+        try:
+            self.audio_q.put_nowait(data)
+        except asyncio.QueueFull:
+            # stt_svc is down or behind: keep the caller's stream flowing and drop this frame.
+            self.dropped_audio += 1
+
+    async def _control(self, control: pb.CallControl) -> None:
+        kind = control.WhichOneof("action")
+        if kind == "hang_up":
+            self.end("hangup")
+        elif kind == "text":
+            if not 1 <= len(control.text) <= 1024:
+                raise InvalidArgument("control.text must be 1-1024 characters")
+            now = time.monotonic()
+            await self._caller_said(control.text, TurnInput(control.text, now, now))
+        elif kind == "dtmf":
+            if not _DTMF.fullmatch(control.dtmf):
+                raise InvalidArgument("control.dtmf must be 1-32 of 0-9, * and #")
+            now = time.monotonic()
+            await self._caller_said(control.dtmf, TurnInput(" ".join(control.dtmf), now, now))
+        elif kind == "playback_position_ms":
+            self.reported_playback = max(0, control.playback_position_ms)
+        else:
+            raise InvalidArgument("empty CallControl: set hang_up, text, dtmf or playback_position_ms")
+
+    # --- speech-to-text -----------------------------------------------------------------
+
+    async def _stt_requests(self) -> AsyncIterator[stt_service_pb2.StreamingRecognizeRequest]:
+        assert self.config.input_format is not None
+        config = stt_service_pb2.RecognitionConfig(
+            audio_format=self.config.input_format.to_proto(),
+            language_code=self.config.language_code,
+            interim_results=True,
+        )
+        yield stt_service_pb2.StreamingRecognizeRequest(config=config)
+        while (chunk := await self.audio_q.get()) is not None:
+            self.audio_sent_ms += self.config.input_format.duration_ms(len(chunk))
+            yield stt_service_pb2.StreamingRecognizeRequest(audio=chunk)
+
+    async def _listen(self) -> None:
+        """Keep a recognition stream open for the whole call, reconnecting when it breaks."""
+        backoff = 0.2
+        while not self.ended.is_set():
+            # A new stream's offsets start at 0 with the first chunk it is sent.
+            self.stt_base_ms = self.audio_sent_ms
+            remaining = max(1.0, self.rt.settings.max_call_s - (time.monotonic() - self.started_at))
+            try:
+                async for reply in self.rt.deps.stt.StreamingRecognize(self._stt_requests(), timeout=remaining):
+                    await self._heard(reply)
+                    backoff = 0.2
+                return
+            except grpc.aio.AioRpcError as exc:
+                if self.ended.is_set():
+                    return
+                log.warning("stt stream failed: %s %s", exc.code().name, exc.details())
+                await self.event(
+                    pb.CALL_EVENT_TYPE_ERROR, code=exc.code().name, service="stt", detail="speech recognition failed"
+                )
+                self.analytics(
+                    call_error=analytics_pb.CallError(
+                        service="stt", code=exc.code().name, message=redact(exc.details() or ""), recovered=True
+                    )
+                )
+                if not self._bot_speaking():
+                    await self._say_fixed(APOLOGY)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _wall_time_of(self, offset_ms: float) -> float:
+        for end_ms, at in self.offsets:
+            if end_ms >= offset_ms:
+                return at
+        return time.monotonic()
+
+    async def _heard(self, reply: stt_service_pb2.StreamingRecognizeResponse) -> None:
+        if reply.WhichOneof("streaming_response") == "speech_event":
+            offset = self.stt_base_ms + reply.speech_event.offset_ms
+            if reply.speech_event.type == stt_service_pb2.SPEECH_EVENT_TYPE_SPEECH_STARTED:
+                self.speech_start_ms, self.speech_end_at = offset, None
+                await self.event(pb.CALL_EVENT_TYPE_SPEECH_STARTED, offset_ms=int(offset))
+            elif reply.speech_event.type == stt_service_pb2.SPEECH_EVENT_TYPE_SPEECH_ENDED:
+                self.speech_end_at = self._wall_time_of(offset)
+                await self.event(pb.CALL_EVENT_TYPE_SPEECH_ENDED, offset_ms=int(offset))
+            return
+        result = reply.result
+        transcript = pb.Transcript(
+            text=redact(result.transcript),
+            is_final=result.is_final,
+            stability=result.stability,
+            confidence=result.confidence,
+        )
+        await self.emit(pb.ConverseResponse(turn_index=self.turn_index, transcript=transcript))
+        if not result.is_final:
+            await self._maybe_barge_in(result)
+            return
+        speech_end_at = self.speech_end_at or self._wall_time_of(self.stt_base_ms + result.end_offset_ms)
+        given = TurnInput(result.transcript, speech_end_at, time.monotonic(), result.compute_ms)
+        self.speech_start_ms = None
+        await self._caller_said(result.transcript, given)
+
+    # --- turns and barge-in --------------------------------------------------------------
+
+    def _bot_speaking(self) -> bool:
+        return self.speaker is not None and self.speaker.playing
+
+    def _substantive(self, text: str) -> bool:
+        backchannel = set(self.rt.settings.backchannel_words)
+        return any(word not in backchannel for word in words(text))
+
+    async def _maybe_barge_in(self, result: stt_service_pb2.RecognitionResult) -> None:
+        if self.speech_start_ms is None or not self._bot_speaking():
+            return
+        lasted = self.stt_base_ms + result.end_offset_ms - self.speech_start_ms
+        if lasted >= self.config.barge_in_min_speech_ms and self._substantive(result.transcript):
+            await self._barge_in()
+
+    async def _barge_in(self) -> None:
+        speaker, task = self.speaker, self.turn_task
+        if speaker is None or task is None or task.done():
+            return
+        position = speaker.playback_ms(self.reported_playback)
+        self.interrupted.add(self.turn_index)
+        task.cancel()
+        await speaker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await self.event(pb.CALL_EVENT_TYPE_BARGE_IN, playback_position_ms=position)
+        self.analytics(barge_in=analytics_pb.BargeIn(turn_index=self.turn_index, playback_position_ms=position))
+
+    async def _caller_said(self, text: str, given: TurnInput) -> None:
+        if not words(text) and not given.text.strip():
+            return
+        if self._bot_speaking():
+            if not self._substantive(text):
+                return  # a backchannel while the bot talks is not a turn
+            await self._barge_in()
+        elif self.turn_task is not None and not self.turn_task.done():
+            self.interrupted.add(self.turn_index)  # superseded before it spoke
+            self.turn_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.turn_task
+        self.turn_index = self.session.turn_count
+        self.turn_task = asyncio.create_task(self._turn(given), name=f"turn-{self.turn_index}")
+
+    def _turn_context(self) -> TurnContext:
+        s = self.rt.settings
+        return TurnContext(
+            llm=self.rt.deps.llm,
+            cache=self.rt.deps.cache,
+            tools=self.rt.tools,
+            tool_definitions=self.rt.tool_definitions,
+            system_prompt=self.rt.system_prompt,
+            prompts=self.rt.prompts,
+            emit=self.emit,
+            session=self.session,
+            tenant=self.config.tenant,
+            language_code=self.config.language_code,
+            adapter=self.config.adapter,
+            llm_timeout_s=s.llm_timeout_s,
+            cache_timeout_s=s.cache_timeout_s,
+            max_tool_rounds=s.max_tool_rounds,
+            history_messages=s.history_messages,
+        )
+
+    def _new_speaker(self, index: int) -> Speaker:
+        return Speaker(
+            self.rt.deps.tts,
+            self.emit,
+            index,
+            self.config.voice,
+            self.config.output_format,
+            self.rt.settings.tts_timeout_s,
+        )
+
+    async def _turn(self, given: TurnInput) -> None:
+        index = self.turn_index
+        speaker = self._new_speaker(index)
+        self.speaker = speaker if not self.config.text_only else None
+        turn = Turn(self._turn_context(), speaker if not self.config.text_only else _Mute(speaker), index, given)
+        interrupted = False
+        try:
+            result = await turn.run()
+        except asyncio.CancelledError:
+            interrupted = True
+            result = turn.result
+            if result.answer:
+                self.session.messages.append({"role": "assistant", "content": result.answer + " [interrupted]"})
+            raise
+        finally:
+            self.session.turn_count = max(self.session.turn_count, index + 1)
+            self.session.last_intent = turn.result.intent or self.session.last_intent
+            self.analytics(
+                turn_completed=analytics_pb.TurnCompleted(
+                    turn_index=index,
+                    transcript=redact(given.text),
+                    response_text=redact(turn.result.answer),
+                    intent=turn.result.intent,
+                    latency=turn.result.latency,
+                    cache_hit=turn.result.cache_hit,
+                    adapter=self.config.adapter,
+                    interrupted=interrupted,
+                )
+            )
+            for tool_event in turn.result.tool_events:
+                self.analytics(tool_called=tool_event)
+            if turn.result.failed_service and not interrupted:
+                self.analytics(
+                    call_error=analytics_pb.CallError(
+                        service=turn.result.failed_service,
+                        code="UNAVAILABLE",
+                        message="dependency failed",
+                        recovered=True,
+                    )
+                )
+        await self.emit(pb.ConverseResponse(turn_index=index, latency=result.latency))
+        await self.event(pb.CALL_EVENT_TYPE_TURN_ENDED)
+        with contextlib.suppress(MeshError):
+            await self.rt.store.save(self.session, self.rt.settings.replica)
+        if result.action == TRANSFER_ACTION:
+            await self.event(
+                pb.CALL_EVENT_TYPE_AGENT_TRANSFER, detail=result.action_detail or "caller asked for an agent"
+            )
+            self.analytics(agent_transfer=analytics_pb.AgentTransfer(reason=result.action_detail, turn_index=index))
+            self.end("transfer")
+        elif result.action == END_CALL_ACTION:
+            self.end("hangup")
+
+    async def _say_fixed(self, text: str) -> None:
+        """Say a fixed phrase from the prompt cache (text always, audio when it was synthesised)."""
+        index = self.turn_index
+        await self.emit(pb.ConverseResponse(turn_index=index, bot_text=pb.BotText(delta=text)))
+        clip = self.rt.prompts.get(text)
+        if clip is None or self.config.text_only:
+            return
+        speaker = self._new_speaker(index)
+        self.speaker = speaker
+        await speaker.play(clip)
+
+
+class _Mute(Speaker):
+    """A speaker for text-only calls: says nothing, plays nothing."""
+
+    def __init__(self, inner: Speaker) -> None:
+        self.__dict__.update(inner.__dict__)
+
+    async def say(self, text: str) -> None:
+        """Drop the text (the caller gets it as BotText)."""
+
+    async def play(self, clip: Any) -> None:
+        """Play nothing."""

@@ -1,0 +1,126 @@
+"""Speaking a turn: text deltas in, bot audio out, as they stream.
+
+A ``Speaker`` opens one ``StreamingSynthesize`` stream per turn on the first text it is given,
+forwards every delta at once (tts_svc cuts sentences and synthesises each as soon as it is
+complete), and turns the audio chunks into ``BotAudio`` responses for the caller. It also plays
+pre-synthesised clips. It counts the audio it has sent, so the call can tell where playback is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from mesh import audio
+from orchestrator.prompts import Clip
+from voicebot.v1 import orchestrator_service_pb2 as pb
+from voicebot.v1 import tts_service_pb2, tts_service_pb2_grpc
+
+Emit = Callable[[pb.ConverseResponse], Awaitable[None]]
+
+CHUNK_MS = 100
+
+
+class Speaker:
+    """The bot's voice for one turn."""
+
+    def __init__(
+        self,
+        tts: tts_service_pb2_grpc.TtsServiceStub,
+        emit: Emit,
+        turn_index: int,
+        voice: str,
+        fmt: audio.PcmFormat,
+        timeout_s: float,
+    ) -> None:
+        """Speak with ``voice`` in ``fmt``; responses go to ``emit`` tagged with ``turn_index``."""
+        self._tts = tts
+        self._emit = emit
+        self._turn_index = turn_index
+        self._voice = voice
+        self._fmt = fmt
+        self._timeout_s = timeout_s
+        self._texts: asyncio.Queue[str | None] = asyncio.Queue(maxsize=256)
+        self._task: asyncio.Task[None] | None = None
+        self.audio_ms = 0.0
+        self.first_audio_at: float | None = None
+        self.tts_compute_ms = 0
+
+    async def say(self, text: str) -> None:
+        """Queue a text delta for synthesis; opens the stream on first use."""
+        if not text:
+            return
+        if self._task is None:
+            self._task = asyncio.create_task(self._synthesize(), name="tts-stream")
+        await self._texts.put(text)
+
+    async def finish(self) -> None:
+        """Flush the rest and wait until all its audio was handed to the caller.
+
+        Raises:
+            grpc.aio.AioRpcError: tts_svc failed; audio sent before the failure stays sent.
+        """
+        if self._task is None:
+            return
+        await self._texts.put(None)
+        await self._task
+
+    async def cancel(self) -> None:
+        """Stop at once (barge-in): the synthesis stream is cancelled."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def play(self, clip: Clip) -> None:
+        """Play a pre-synthesised clip in chunks of at most 100 ms."""
+        for chunk in audio.split_chunks(clip.encoded(self._fmt), self._fmt, CHUNK_MS):
+            await self._send(chunk, clip.text)
+
+    async def _requests(self) -> AsyncIterator[tts_service_pb2.StreamingSynthesizeRequest]:
+        config = tts_service_pb2.SynthesisConfig(
+            voice=self._voice, output_format=self._fmt.to_proto(), max_chunk_ms=CHUNK_MS
+        )
+        yield tts_service_pb2.StreamingSynthesizeRequest(config=config)
+        while (text := await self._texts.get()) is not None:
+            yield tts_service_pb2.StreamingSynthesizeRequest(text=text)
+        yield tts_service_pb2.StreamingSynthesizeRequest(flush=True)
+
+    async def _synthesize(self) -> None:
+        async for chunk in self._tts.StreamingSynthesize(self._requests(), timeout=self._timeout_s):
+            if chunk.compute_ms and not self.tts_compute_ms:
+                self.tts_compute_ms = chunk.compute_ms
+            await self._send(chunk.audio, chunk.segment_text)
+
+    async def _send(self, data: bytes, text: str) -> None:
+        if not data:
+            return
+        duration = self._fmt.duration_ms(len(data))
+        if self.first_audio_at is None:
+            self.first_audio_at = time.monotonic()
+        bot_audio = pb.BotAudio(
+            audio=data,
+            audio_format=self._fmt.to_proto(),
+            offset_ms=int(self.audio_ms),
+            duration_ms=round(duration),
+            segment_text=text,
+        )
+        self.audio_ms += duration
+        await self._emit(pb.ConverseResponse(turn_index=self._turn_index, bot_audio=bot_audio))
+
+    def playback_ms(self, reported_ms: int | None = None) -> int:
+        """Where the caller's playback is: what it reported, else real time since the first chunk."""
+        if reported_ms is not None:
+            return min(reported_ms, int(self.audio_ms))
+        if self.first_audio_at is None:
+            return 0
+        return int(min(self.audio_ms, (time.monotonic() - self.first_audio_at) * 1000))
+
+    @property
+    def playing(self) -> bool:
+        """True while sent audio is still (estimated to be) playing or more is coming."""
+        if self._task is not None and not self._task.done():
+            return True
+        return self.first_audio_at is not None and self.playback_ms() < self.audio_ms
