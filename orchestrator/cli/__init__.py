@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from mesh.server import package_version
+from orchestrator.cli.options import client_options, resolve
 from orchestrator.cli.run import probe, serve, up
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_version(), prog_name="voicebot")
-def main() -> None:
+@client_options
+@click.pass_context
+def main(
+    ctx: click.Context,
+    /,
+    config_file: Path | None,
+    token: str | None,
+    ca_file: str | None,
+    cert_file: str | None,
+    key_file: str | None,
+    timeout_s: float | None,
+    as_json: bool,
+    **targets: str | None,
+) -> None:
     """voicebot: a gRPC streaming voicebot for banking."""
+    flags = {name.removeprefix("target_"): value for name, value in targets.items()}
+    ctx.obj = resolve(config_file, flags, token, ca_file, cert_file, key_file, timeout_s, as_json)
 
 
 main.add_command(serve)
