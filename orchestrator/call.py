@@ -370,7 +370,7 @@ class Call:
     # --- turns and barge-in --------------------------------------------------------------
 
     def _bot_speaking(self) -> bool:
-        return self.speaker is not None and self.speaker.playing
+        return self.speaker is not None and self.speaker.playing_at(self.reported_playback)
 
     def _substantive(self, text: str) -> bool:
         backchannel = set(self.rt.settings.backchannel_words)
@@ -432,7 +432,9 @@ class Call:
         )
 
     def _new_speaker(self, index: int) -> Speaker:
-        return Speaker(
+        """A speaker for the next bot audio; it becomes the one barge-in watches."""
+        self.reported_playback = None
+        speaker = Speaker(
             self.rt.deps.tts,
             self.emit,
             index,
@@ -440,47 +442,28 @@ class Call:
             self.config.output_format,
             self.rt.settings.tts_timeout_s,
         )
+        if not self.config.text_only:
+            self.speaker = speaker
+        return speaker
 
     async def _turn(self, given: TurnInput) -> None:
         index = self.turn_index
         speaker = self._new_speaker(index)
-        self.speaker = speaker if not self.config.text_only else None
         turn = Turn(self._turn_context(), speaker if not self.config.text_only else _Mute(speaker), index, given)
-        interrupted = False
+        interrupted = True
         try:
             result = await turn.run()
-        except asyncio.CancelledError:
-            interrupted = True
-            result = turn.result
-            if result.answer:
-                self.session.messages.append({"role": "assistant", "content": result.answer + " [interrupted]"})
-            raise
+            interrupted = False
         finally:
-            self.session.turn_count = max(self.session.turn_count, index + 1)
-            self.session.last_intent = turn.result.intent or self.session.last_intent
-            self.analytics(
-                turn_completed=analytics_pb.TurnCompleted(
-                    turn_index=index,
-                    transcript=redact(given.text),
-                    response_text=redact(turn.result.answer),
-                    intent=turn.result.intent,
-                    latency=turn.result.latency,
-                    cache_hit=turn.result.cache_hit,
-                    adapter=self.config.adapter,
-                    interrupted=interrupted,
+            if interrupted and turn.result.answer:
+                self.session.messages.append({"role": "assistant", "content": turn.result.answer + " [interrupted]"})
+            self._report_turn(turn, given, interrupted)
+            if interrupted:
+                event = pb.CallEvent(
+                    type=pb.CALL_EVENT_TYPE_TURN_ENDED, session_id=self.session.session_id, detail="interrupted"
                 )
-            )
-            for tool_event in turn.result.tool_events:
-                self.analytics(tool_called=tool_event)
-            if turn.result.failed_service and not interrupted:
-                self.analytics(
-                    call_error=analytics_pb.CallError(
-                        service=turn.result.failed_service,
-                        code="UNAVAILABLE",
-                        message="dependency failed",
-                        recovered=True,
-                    )
-                )
+                with contextlib.suppress(asyncio.QueueFull):
+                    self.out.put_nowait(pb.ConverseResponse(turn_index=index, event=event))
         await self.emit(pb.ConverseResponse(turn_index=index, latency=result.latency))
         await self.event(pb.CALL_EVENT_TYPE_TURN_ENDED)
         with contextlib.suppress(MeshError):
@@ -494,6 +477,32 @@ class Call:
         elif result.action == END_CALL_ACTION:
             self.end("hangup")
 
+    def _report_turn(self, turn: Turn, given: TurnInput, interrupted: bool) -> None:
+        """Session bookkeeping and analytics for a finished or interrupted turn."""
+        result = turn.result
+        self.session.turn_count = max(self.session.turn_count, turn.index + 1)
+        self.session.last_intent = result.intent or self.session.last_intent
+        self.analytics(
+            turn_completed=analytics_pb.TurnCompleted(
+                turn_index=turn.index,
+                transcript=redact(given.text),
+                response_text=redact(result.answer),
+                intent=result.intent,
+                latency=result.latency,
+                cache_hit=result.cache_hit,
+                adapter=self.config.adapter,
+                interrupted=interrupted,
+            )
+        )
+        for tool_event in result.tool_events:
+            self.analytics(tool_called=tool_event)
+        if result.failed_service and not interrupted:
+            self.analytics(
+                call_error=analytics_pb.CallError(
+                    service=result.failed_service, code="UNAVAILABLE", message="dependency failed", recovered=True
+                )
+            )
+
     async def _say_fixed(self, text: str) -> None:
         """Say a fixed phrase from the prompt cache (text always, audio when it was synthesised)."""
         index = self.turn_index
@@ -501,9 +510,7 @@ class Call:
         clip = self.rt.prompts.get(text)
         if clip is None or self.config.text_only:
             return
-        speaker = self._new_speaker(index)
-        self.speaker = speaker
-        await speaker.play(clip)
+        await self._new_speaker(index).play(clip)
 
 
 class _Mute(Speaker):

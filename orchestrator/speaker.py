@@ -118,9 +118,8 @@ class Speaker:
             return 0
         return int(min(self.audio_ms, (time.monotonic() - self.first_audio_at) * 1000))
 
-    @property
-    def playing(self) -> bool:
-        """True while sent audio is still (estimated to be) playing or more is coming."""
+    def playing_at(self, reported_ms: int | None = None) -> bool:
+        """True while more audio is coming or sent audio is still playing (as reported, else estimated)."""
         if self._task is not None and not self._task.done():
             return True
-        return self.first_audio_at is not None and self.playback_ms() < self.audio_ms
+        return self.first_audio_at is not None and self.playback_ms(reported_ms) < self.audio_ms
