@@ -88,8 +88,10 @@ def write_wav(path: str, data: bytes, fmt: audio.PcmFormat) -> None:
         wav.writeframes(pcm)
 
 
-def caller_format() -> audio_pb2.AudioFormat:
-    """The format ``place_call`` sends: 16 kHz mono LINEAR16."""
+def caller_format(telephony: bool = False) -> audio_pb2.AudioFormat:
+    """16 kHz mono LINEAR16, or with ``telephony`` 8 kHz mu-law as contact centres send it."""
+    if telephony:
+        return audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_MULAW, sample_rate_hertz=8000, channels=1)
     return audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=CALLER_RATE, channels=1)
 
 
@@ -183,8 +185,9 @@ async def place_call(
 ) -> CallRecord:
     """Run one call and return its record.
 
-    ``caller_audio`` is 16 kHz mono float32 (see ``load_wav``; ``config.input_format`` must be
-    ``caller_format()``); ``texts`` are typed turns, each sent once the previous answer ended.
+    ``caller_audio`` is 16 kHz mono float32 (see ``load_wav``), sent in ``config.input_format``
+    (``caller_format()`` or any other the orchestrator accepts); ``texts`` are typed turns, each
+    sent once the previous answer ended.
     With ``realtime`` the audio is paced at 20 ms per frame and playback is left to the bot's
     own clock; otherwise frames go as fast as the mesh takes them and each audio chunk is
     acknowledged as played.
@@ -209,8 +212,9 @@ async def place_call(
         await talk.quiet(settle_s=0.3 if not realtime else settle_s, max_wait_s=max_wait_s)
         if caller_audio is not None:
             silence = np.zeros(CALLER_RATE * trailing_silence_ms // 1000, dtype=np.float32)
-            samples = np.concatenate([caller_audio, silence])
-            fmt = audio.PcmFormat(audio.LINEAR16, CALLER_RATE)
+            wire = config.input_format
+            fmt = audio.PcmFormat(wire.encoding, wire.sample_rate_hertz, wire.channels or 1)
+            samples = audio.resample(np.concatenate([caller_audio, silence]), CALLER_RATE, fmt.sample_rate_hertz)
             frames = audio.split_chunks(audio.encode(samples, fmt), fmt, FRAME_MS)
             started = time.monotonic()
             for index, frame in enumerate(frames):

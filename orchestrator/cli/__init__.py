@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mesh.server import package_version
+from orchestrator.cli.call import start_call
 from orchestrator.cli.options import client_options, resolve
 from orchestrator.cli.run import probe, serve, up
 
@@ -35,3 +36,4 @@ def main(
 main.add_command(serve)
 main.add_command(up)
 main.add_command(probe)
+main.add_command(start_call)
