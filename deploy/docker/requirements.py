@@ -77,7 +77,7 @@ def requirements(pyproject: dict[str, object], extras: list[str], *, with_models
         for requirement in optional[extra]:
             add(requirement)
 
-    for requirement in project.get("dependencies", []):  # type: ignore[attr-defined]
+    for requirement in project.get("dependencies", []):
         add(requirement)
     for extra in extras:
         expand(extra)
