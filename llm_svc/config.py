@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mesh.settings import ServiceSettings, setting
+from mesh.settings import ServiceSettings, read_secret, setting
 
 
 @dataclass(frozen=True)
@@ -14,3 +14,46 @@ class LlmSettings(ServiceSettings):
 
     service: ClassVar[str] = "llm"
     port: int = setting(50054, "gRPC port; 0 picks a free port.")
+    engine: str = setting(
+        "banking",
+        "Engine: 'banking' (deterministic banking dialogue, no model, the embedded default) or 'vllm' "
+        "(a vLLM server, or any OpenAI-compatible one, through its HTTP API).",
+    )
+    vllm_base_url: str = setting(
+        "http://127.0.0.1:8000", "Base URL of the vLLM (OpenAI-compatible) server, without '/v1'."
+    )
+    vllm_api_key: str = setting("", "API key sent as 'Authorization: Bearer' to the model server; empty sends none.")
+    vllm_api_key_file: str = setting("", "File holding the model server's API key (wins over VLLM_API_KEY).")
+    model: str = setting(
+        "", "Base model name as the model server serves it; empty takes the first base model of /v1/models."
+    )
+    request_timeout_s: float = setting(
+        60.0, "Longest one generation or adapter call may take on the model server, in s; then DEADLINE_EXCEEDED."
+    )
+    connect_timeout_s: float = setting(2.0, "Timeout of one TCP connect to the model server, in seconds.")
+    connect_retries: int = setting(
+        2, "Retries of a failed connect to the model server (connect errors only; a started request is never retried)."
+    )
+    max_connections: int = setting(100, "Pooled HTTP connections to the model server (1-10000).")
+    health_path: str = setting(
+        "/health",
+        "Liveness path of the model server, checked before every warm-up; empty skips it (servers without one).",
+    )
+    health_interval_s: float = setting(
+        10.0, "Seconds between health re-checks with a real one-token generation (vllm engine); 0 turns them off."
+    )
+    health_timeout_s: float = setting(10.0, "Deadline of one health re-check (liveness and one-token generation), s.")
+    startup_retry_s: float = setting(
+        5.0, "Seconds between warm-up attempts while the model server is not up yet (health stays NOT_SERVING)."
+    )
+    context_tokens: int = setting(
+        32768,
+        "Context window of the model in tokens: prompt (estimated at 4 characters a token) plus max_tokens "
+        "above it is refused with INVALID_ARGUMENT.",
+    )
+    default_max_tokens: int = setting(256, "max_tokens of a request that leaves it 0 (1-4096).")
+
+    @property
+    def api_key(self) -> str:
+        """The model server's API key: the file wins over the value."""
+        return read_secret(self.vllm_api_key, self.vllm_api_key_file)
