@@ -26,7 +26,7 @@ tools: $(STAMP)
 
 ## The main job: the whole mesh on its embedded engines, and a real call through it.
 demo: $(STAMP)
-	$(BIN)/voicebot up --check
+	$(BIN)/voicebot demo
 
 up: $(STAMP)
 	$(BIN)/voicebot up

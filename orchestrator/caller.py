@@ -109,6 +109,8 @@ class _Conversation:
         self.started = asyncio.Event()
         self.acks: asyncio.Queue[int] = asyncio.Queue()
         self.bot_line = ""
+        self.playback_until = 0.0
+        self._speaker_started = 0.0
 
     def take(self, response: pb.ConverseResponse, ack: bool) -> None:
         record = self.record
@@ -128,6 +130,11 @@ class _Conversation:
             record.bot_format = audio.PcmFormat(chunk.audio_format.encoding, chunk.audio_format.sample_rate_hertz)
             if ack:
                 self.acks.put_nowait(chunk.offset_ms + chunk.duration_ms)
+            elif chunk.offset_ms == 0 or not self._speaker_started:
+                self._speaker_started = time.monotonic()
+            if not ack:  # a real-time caller hears the audio until its end
+                end = self._speaker_started + (chunk.offset_ms + chunk.duration_ms) / 1000
+                self.playback_until = max(self.playback_until, end)
         elif kind == "latency":
             record.latencies.append((response.turn_index, response.latency))
         elif kind == "event":
@@ -163,8 +170,9 @@ class _Conversation:
         """Wait until no turn is open, the caller is not speaking, and nothing arrived for ``settle_s``."""
         deadline = time.monotonic() + max_wait_s
         while time.monotonic() < deadline and not self.ended.is_set():
-            idle = time.monotonic() - self.last_activity
-            if self.open_turns == 0 and not self.speaking and idle >= settle_s:
+            now = time.monotonic()
+            idle = now - self.last_activity
+            if self.open_turns == 0 and not self.speaking and idle >= settle_s and now >= self.playback_until:
                 return
             await asyncio.sleep(0.05)
 
@@ -173,7 +181,7 @@ async def place_call(
     stub: orchestrator_service_pb2_grpc.OrchestratorServiceStub,
     config: pb.SessionConfig,
     *,
-    caller_audio: np.ndarray | None = None,
+    caller_audio: np.ndarray | Sequence[np.ndarray] | None = None,
     texts: Sequence[str] = (),
     realtime: bool = True,
     trailing_silence_ms: int = 1500,
@@ -185,7 +193,8 @@ async def place_call(
 ) -> CallRecord:
     """Run one call and return its record.
 
-    ``caller_audio`` is 16 kHz mono float32 (see ``load_wav``), sent in ``config.input_format``
+    ``caller_audio`` is 16 kHz mono float32 (see ``load_wav``), or a list of utterances each sent
+    once the bot has finished answering the one before, sent in ``config.input_format``
     (``caller_format()`` or any other the orchestrator accepts); ``texts`` are typed turns, each
     sent once the previous answer ended.
     With ``realtime`` the audio is paced at 20 ms per frame and playback is left to the bot's
@@ -210,11 +219,12 @@ async def place_call(
     async def script() -> None:
         await talk.started.wait()
         await talk.quiet(settle_s=0.3 if not realtime else settle_s, max_wait_s=max_wait_s)
-        if caller_audio is not None:
-            silence = np.zeros(CALLER_RATE * trailing_silence_ms // 1000, dtype=np.float32)
-            wire = config.input_format
-            fmt = audio.PcmFormat(wire.encoding, wire.sample_rate_hertz, wire.channels or 1)
-            samples = audio.resample(np.concatenate([caller_audio, silence]), CALLER_RATE, fmt.sample_rate_hertz)
+        utterances = [caller_audio] if isinstance(caller_audio, np.ndarray) else list(caller_audio or [])
+        silence = np.zeros(CALLER_RATE * trailing_silence_ms // 1000, dtype=np.float32)
+        wire = config.input_format
+        fmt = audio.PcmFormat(wire.encoding, wire.sample_rate_hertz, wire.channels or 1)
+        for utterance in utterances:
+            samples = audio.resample(np.concatenate([utterance, silence]), CALLER_RATE, fmt.sample_rate_hertz)
             frames = audio.split_chunks(audio.encode(samples, fmt), fmt, FRAME_MS)
             started = time.monotonic()
             for index, frame in enumerate(frames):

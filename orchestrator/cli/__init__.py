@@ -8,6 +8,7 @@ import click
 
 from mesh.server import package_version
 from orchestrator.cli.call import start_call
+from orchestrator.cli.demo import demo
 from orchestrator.cli.options import client_options, resolve
 from orchestrator.cli.run import probe, serve, up
 
@@ -37,3 +38,4 @@ main.add_command(serve)
 main.add_command(up)
 main.add_command(probe)
 main.add_command(start_call)
+main.add_command(demo)
