@@ -42,6 +42,8 @@ FRAME_COLUMNS: tuple[str, ...] = (
     "duration_ms",
     "end_reason",
 )
+# Nullable numbers (NULL for the kinds that lack them) read as float64 with NaN.
+_NUMERIC_COLUMNS = ("turn_index", "cache_hit", *(f"{stage}_ms" for stage in REPORT_STAGES), "duration_ms")
 UNKNOWN = "unknown"
 BASE_ADAPTER = "base"
 _HOUR_US = 3_600_000_000
@@ -52,6 +54,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def build_report(events: pd.DataFrame, query: ReportQuery) -> Report:
     """The report of ``events`` (columns ``FRAME_COLUMNS``, already limited to the query's range)."""
+    events = events.astype({"time_us": "int64", **dict.fromkeys(_NUMERIC_COLUMNS, "float64")})
     parts = _split(events)
     total_parts = {name: frame.assign(key="total") for name, frame in parts.items()}
     total = _aggregate(total_parts).get("total", ReportRow("total"))

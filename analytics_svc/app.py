@@ -37,9 +37,9 @@ class AnalyticsApp(ServicerApp):
         self.store = build_store(settings, self._committed)
         self._retention: asyncio.Task[None] | None = None
 
-    def _committed(self, events: Sequence[StoredEvent]) -> None:
+    def _committed(self, events: Sequence[StoredEvent], duplicates: int) -> None:
         self.hub.publish(events)
-        self.event_metrics.observe(events)
+        self.event_metrics.observe(events, duplicates)
 
     def servicers(self) -> Sequence[Registrar]:
         """The AnalyticsService servicer."""

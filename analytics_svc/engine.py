@@ -163,8 +163,9 @@ class Report:
     end_us: int
 
 
-CommitListener = Callable[[Sequence[StoredEvent]], None]
-"""Called on the event loop, in commit order, with the records each commit stored."""
+CommitListener = Callable[[Sequence[StoredEvent], int], None]
+"""Called on the event loop, in commit order, with the records each commit stored and the number
+of duplicates it dropped."""
 
 
 class EventStore(Protocol):

@@ -131,8 +131,10 @@ class EventMetrics:
         self._intents = LabelCap()
         self._tools = LabelCap()
 
-    def observe(self, events: Sequence[StoredEvent]) -> None:
-        """Account for newly stored events."""
+    def observe(self, events: Sequence[StoredEvent], duplicates: int = 0) -> None:
+        """Account for newly stored events and for dropped duplicates."""
+        if duplicates:
+            DUPLICATES.inc(duplicates)
         for stored in events:
             record = stored.record
             kind = record.kind

@@ -351,9 +351,9 @@ class SqliteStore:
                 if not pending.future.done():
                     pending.future.set_exception(failure)
             return
-        if stored and self._on_commit is not None:
+        if self._on_commit is not None:
             try:
-                self._on_commit(stored)
+                self._on_commit(stored, sum(result.duplicates for result in results))
             except Exception:
                 log.exception("commit listener failed")
         for pending, result in zip(group, results, strict=True):
