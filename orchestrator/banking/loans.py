@@ -11,10 +11,11 @@ ROUND_HALF_UP ($200,000 at 6.5% for 360 months gives $1,264.14); amounts are ``D
 schedule charges each month's interest on the outstanding balance, rounded the same way; the
 rest of the payment repays principal. The last payment is whatever clears the balance, so the
 principal parts sum to the principal exactly. It also absorbs the compounded rounding of the
-level payment, which stays within about $11 for rates up to 10% over 30 years but grows with
-rate and term (at 30% over 40 years the last payment can differ by hundreds of dollars). When the rounded payment over-pays so much that the balance is cleared before month
-``n`` (only for tiny payments at rates near 0%, e.g. $1,000.80 at 0% over 480 months), the
-schedule ends that month.
+level payment: within about $11 for rates up to 10% over 30 years, far more at extreme rates
+and terms ($1,000 at 30% over 345 months is $25.00 a month, exactly the interest, and $1,025.00
+at the end). When the rounded payment over-pays so much that the balance is cleared before
+month ``n`` (tiny payments at rates near 0%: $1,000.80 at 0% over 480 months), the schedule
+ends that month.
 
 Every quote is an estimate: ``LOAN_DISCLOSURE`` ends each spoken quote (and can be synthesised
 once at start-up, as it never changes).
