@@ -145,3 +145,10 @@ def test_images_build_from_the_dockerfile_target_of_the_same_name(cpu: dict[str,
         assert service["image"] == f"voicebot/{info.name}:0.1.0"
         assert service["read_only"] is True
         assert service["cap_drop"] == ["ALL"]
+
+
+def test_orchestrator_keeps_sessions_in_redis(cpu: dict[str, Any]) -> None:
+    orchestrator = cpu["services"]["orchestrator"]
+    assert orchestrator["environment"]["VOICEBOT_ORCHESTRATOR_SESSION_STORE"] == "redis"
+    assert orchestrator["environment"]["VOICEBOT_REDIS_URL"] == "redis://redis:6379/0"
+    assert {v["source"]: v["target"] for v in orchestrator["volumes"]} == {"orchestrator-data": "/data"}

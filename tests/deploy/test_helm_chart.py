@@ -506,3 +506,47 @@ async def test_the_tls_probe_command_checks_a_real_mutual_tls_server(render: Ren
         serving = await asyncio.to_thread(probe, server.port)
     assert serving == 0
     assert await asyncio.to_thread(probe, free_port()) != 0
+
+
+def test_orchestrator_sessions_live_in_redis_and_scratch_on_a_writable_volume(gpu: list[dict[str, Any]]) -> None:
+    env = configmap_env(gpu, "orchestrator")
+    assert env["VOICEBOT_ORCHESTRATOR_SESSION_STORE"] == "redis"
+    assert env["VOICEBOT_REDIS_URL"] == "redis://voicebot-redis:6379/0"
+    spec = pod(deployments(gpu)["orchestrator"])
+    mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+    assert env["VOICEBOT_ORCHESTRATOR_ACCOUNTS_DB"].startswith(mounts["data"] + "/")
+    assert {v["name"]: v for v in spec["volumes"]}["data"]["emptyDir"] == {"sizeLimit": "1Gi"}
+
+
+def test_should_scale_on_an_external_metric_when_one_is_given(render: Render) -> None:
+    manifests = render(
+        None,
+        "components.orchestrator.autoscaling.podsMetrics=null",
+        "components.orchestrator.autoscaling.externalMetrics[0].name=voicebot_calls_active_total",
+        "components.orchestrator.autoscaling.externalMetrics[0].averageValue=25",
+    )
+    (metric,) = by_kind(manifests, "HorizontalPodAutoscaler")["voicebot-orchestrator"]["spec"]["metrics"]
+    assert metric == {
+        "type": "External",
+        "external": {
+            "metric": {"name": "voicebot_calls_active_total"},
+            "target": {"type": "AverageValue", "averageValue": "25"},
+        },
+    }
+
+
+def test_prometheus_adapter_rules_serve_every_metric_the_hpas_read(gpu: list[dict[str, Any]]) -> None:
+    adapter = yaml.safe_load((CHART.parents[1] / "deploy" / "prometheus-adapter" / "values.yaml").read_text())
+    served = set()
+    for kind in ("custom", "external"):
+        for rule in adapter["rules"][kind]:
+            series = rule["seriesQuery"].split("{")[0]
+            served.add(re.sub(rule["name"]["matches"], rule["name"]["as"].replace("${1}", r"\1"), series))
+    read = {
+        metric[metric["type"].lower()]["metric"]["name"]
+        for hpa in by_kind(gpu, "HorizontalPodAutoscaler").values()
+        for metric in hpa["spec"]["metrics"]
+        if metric["type"] in ("Pods", "External")
+    }
+    assert read == {"voicebot_calls_active", "vllm_num_requests_waiting"}
+    assert read | {"voicebot_calls_active_total"} == served
