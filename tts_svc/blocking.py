@@ -1,0 +1,224 @@
+"""Running a blocking ONNX synthesiser from the event loop, stoppable at once.
+
+Piper and kokoro-onnx are blocking libraries that call ``session.run`` on an onnxruntime
+session. ``BlockingEngine`` steps an engine's synchronous generator of audio one piece at a
+time in a ``WorkerBridge``. Each segment has a ``CancelToken``; the session is wrapped in a
+``CancellableSession`` that hands every run an ``onnxruntime.RunOptions`` registered with
+the calling segment's token. Cancelling the token sets ``RunOptions.terminate`` on the run in
+progress (onnxruntime stops it between graph nodes, within milliseconds) and refuses any
+later run, so a barged-in stream costs no more compute.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from mesh.workers import WorkerBridge
+from tts_svc.engine import AudioPiece, EngineStats, SpeechRequest, Voice
+
+log = logging.getLogger("tts_svc.engine")
+
+
+class SynthesisCancelled(Exception):
+    """The segment's stream was cancelled; raised in the worker thread only."""
+
+
+class CancelToken:
+    """Cancellation of one segment's synthesis, shared between the event loop and a worker."""
+
+    def __init__(self) -> None:
+        """A token that is not cancelled."""
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._runs: set[ort.RunOptions] = set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once ``cancel`` was called."""
+        return self._cancelled
+
+    def cancel(self) -> None:
+        """Stop the run in progress and refuse later ones."""
+        with self._lock:
+            self._cancelled = True
+            for options in self._runs:
+                options.terminate = True
+
+    def begin_run(self) -> ort.RunOptions:
+        """Register a new run.
+
+        Raises:
+            SynthesisCancelled: the token is already cancelled.
+        """
+        options = ort.RunOptions()
+        with self._lock:
+            if self._cancelled:
+                raise SynthesisCancelled
+            self._runs.add(options)
+        return options
+
+    def end_run(self, options: ort.RunOptions) -> None:
+        """Forget a finished run."""
+        with self._lock:
+            self._runs.discard(options)
+
+
+_current_token: contextvars.ContextVar[CancelToken | None] = contextvars.ContextVar("tts_cancel_token", default=None)
+
+
+class CancellableSession:
+    """An onnxruntime session whose runs obey the calling segment's ``CancelToken``.
+
+    It stands in for the session inside Piper and kokoro-onnx (attribute access is passed
+    through), and counts the runs: the engine's unit of work.
+    """
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        """Wrap ``session``."""
+        self._session = session
+        self._lock = threading.Lock()
+        self.runs_started = 0
+        self.runs_cancelled = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+    def run(self, output_names: Sequence[str] | None, input_feed: dict[str, Any], run_options: Any = None) -> Any:
+        """Run the model; stops early when the calling segment is cancelled.
+
+        Raises:
+            SynthesisCancelled: the segment was cancelled before or during the run.
+        """
+        token = _current_token.get()
+        if token is None:
+            self._count(started=True)
+            return self._session.run(output_names, input_feed, run_options)
+        try:
+            options = token.begin_run()
+        except SynthesisCancelled:
+            self._count(cancelled=True)
+            raise
+        self._count(started=True)
+        try:
+            return self._session.run(output_names, input_feed, options)
+        except Exception:
+            if token.cancelled:
+                self._count(cancelled=True)
+                raise SynthesisCancelled from None
+            raise
+        finally:
+            token.end_run(options)
+
+    def _count(self, *, started: bool = False, cancelled: bool = False) -> None:
+        with self._lock:
+            self.runs_started += started
+            self.runs_cancelled += cancelled
+
+
+def session_options(threads: int) -> ort.SessionOptions:
+    """Session options with ``threads`` intra-op threads (0: onnxruntime's default, one per core)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return options
+
+
+class BlockingEngine:
+    """Base of the engines built on a blocking library: ``run_tts`` over a worker bridge.
+
+    Subclasses set ``name``, load their model in ``_load`` (in a worker thread) with a
+    ``CancellableSession`` stored in ``self._session``, fill ``self._voices``, and yield float32
+    audio from ``_pieces``; each ``next()`` of that generator runs in a worker thread.
+    """
+
+    name = ""
+    warm_up_text = "Hello, your balance is one hundred dollars."
+
+    def __init__(self, workers: int, max_pending: int) -> None:
+        """Bridge at most ``workers`` runs at once, ``max_pending`` admitted."""
+        self._bridge = WorkerBridge(f"tts-{self.name}", workers, max_pending)
+        self._session: CancellableSession | None = None
+        self._voices: list[Voice] = []
+
+    @property
+    def voices(self) -> Sequence[Voice]:
+        """The voices, default first."""
+        return tuple(self._voices)
+
+    async def start(self) -> None:
+        """Load the model in a worker thread, then speak a warm-up sentence."""
+        started = time.perf_counter()
+        await self._bridge.run(self._load)
+        loaded = time.perf_counter()
+        request = SpeechRequest(self.warm_up_text, self._voices[0].name, 1.0)
+        async for _ in self.run_tts(request):
+            pass
+        log.info(
+            "engine ready",
+            extra={
+                "engine": self.name,
+                "voice": self._voices[0].name,
+                "load_ms": round((loaded - started) * 1000),
+                "warm_up_ms": round((time.perf_counter() - loaded) * 1000),
+            },
+        )
+
+    async def run_tts(self, request: SpeechRequest) -> AsyncGenerator[AudioPiece, None]:
+        """Speak one segment, a piece per inference step; closing early cancels the work."""
+        rate = self._rate(request.voice)
+        token = CancelToken()
+        pieces = self._pieces(request)
+        try:
+            while True:
+                piece = await self._bridge.run(self._step, pieces, token, rate)
+                if piece is None:
+                    return
+                yield piece
+        finally:
+            token.cancel()
+
+    @staticmethod
+    def _step(pieces: Iterator[np.ndarray], token: CancelToken, rate: int) -> AudioPiece | None:
+        """Make the next piece in this worker thread, under ``token``."""
+        if token.cancelled:
+            raise SynthesisCancelled
+        reset = _current_token.set(token)
+        started = time.perf_counter()
+        try:
+            samples = next(pieces, None)
+        finally:
+            _current_token.reset(reset)
+        if samples is None:
+            return None
+        compute_ms = (time.perf_counter() - started) * 1000
+        return AudioPiece(np.asarray(samples, dtype=np.float32).reshape(-1), rate, compute_ms)
+
+    def _rate(self, voice: str) -> int:
+        for candidate in self._voices:
+            if candidate.name == voice:
+                return candidate.sample_rate_hertz
+        raise KeyError(voice)
+
+    def stats(self) -> EngineStats:
+        """Inference runs started and cancelled."""
+        if self._session is None:
+            return EngineStats(0, 0)
+        return EngineStats(self._session.runs_started, self._session.runs_cancelled)
+
+    async def stop(self) -> None:
+        """Stop the worker threads."""
+        self._bridge.close()
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    def _pieces(self, request: SpeechRequest) -> Iterator[np.ndarray]:
+        raise NotImplementedError

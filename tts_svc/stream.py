@@ -1,0 +1,237 @@
+"""One synthesis stream: text deltas in, audio chunks out, whatever the engine.
+
+Two tasks run per stream. The reader takes text deltas and flushes, cuts them into sentences
+(``Segmenter``) and queues each sentence the moment it is complete. The speaker normalises
+each sentence for speech, has the engine speak it, converts the audio to the requested format
+and cuts it into chunks of at most ``max_chunk_ms``. Both queues are bounded: a client that
+stops reading stops the synthesis, and one that sends faster than speech is held back by gRPC
+flow control. When the stream is cancelled (barge-in) both tasks are cancelled and the engine
+stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from mesh.audio import PcmFormat, Resampler, encode, split_chunks
+from mesh.errors import ResourceExhausted
+from tts_svc.engine import SpeechRequest, TtsEngine, Voice
+from tts_svc.normalize import normalize, speakable
+from tts_svc.segmenter import Segmenter
+
+MAX_TEXT_CHARS = 4096
+MAX_BUFFER_CHARS = 16384
+# Sentences waiting for the engine; the reader waits (and gRPC holds the client back) beyond.
+MAX_QUEUED_SEGMENTS = 16
+# Chunks made but not yet sent; the speaker waits beyond, so a stalled client costs no compute.
+MAX_QUEUED_CHUNKS = 16
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """A validated stream configuration.
+
+    Attributes:
+        voice: The voice to speak with.
+        output: Wire format of the audio (mono).
+        speed: Speaking-rate multiplier, 0.5-2.0.
+        max_chunk_ms: Longest chunk, 20-100 ms.
+    """
+
+    voice: Voice
+    output: PcmFormat
+    speed: float
+    max_chunk_ms: int
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """Text to append to the stream's buffer."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Flush:
+    """Speak whatever is buffered now."""
+
+
+Event = TextDelta | Flush
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """One chunk of a segment's audio, in the stream's output format."""
+
+    audio: bytes
+    segment_id: int
+    segment_text: str
+    chunk_index: int
+    offset_ms: int
+    duration_ms: int
+    segment_end: bool
+    compute_ms: int
+
+
+class _End:
+    """Marks the end of a queue."""
+
+
+_END = _End()
+
+
+class Synthesizer:
+    """Runs synthesis streams over one engine and enforces the per-server stream limit."""
+
+    def __init__(self, engine: TtsEngine, max_streams: int) -> None:
+        """Serve at most ``max_streams`` streams at once with ``engine``."""
+        self.engine = engine
+        self.max_streams = max_streams
+        self.active = 0
+
+    async def stream(self, config: StreamConfig, events: AsyncIterator[Event]) -> AsyncIterator[AudioChunk]:
+        """Speak ``events`` as they arrive; ends after the events end and all audio is out.
+
+        Raises:
+            ResourceExhausted: the server is at its stream limit, or the buffer holds more than
+                16384 characters without a sentence end.
+            Exception: whatever ``events`` raises (invalid requests), at once.
+        """
+        if self.active >= self.max_streams:
+            raise ResourceExhausted(f"tts is at its stream limit ({self.max_streams} streams); retry shortly")
+        self.active += 1
+        segments: asyncio.Queue[str | _End] = asyncio.Queue(MAX_QUEUED_SEGMENTS)
+        out: asyncio.Queue[AudioChunk | _End | BaseException] = asyncio.Queue(MAX_QUEUED_CHUNKS)
+        reader = asyncio.create_task(_read(events, segments))
+        speaker = asyncio.create_task(self._speak(config, segments, out))
+        reader.add_done_callback(lambda task: _on_done(task, speaker, out))
+        speaker.add_done_callback(lambda task: _on_done(task, reader, out))
+        try:
+            while not isinstance(item := await out.get(), _End):
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.active -= 1
+            reader.cancel()
+            speaker.cancel()
+            await asyncio.gather(reader, speaker, return_exceptions=True)
+
+    async def _speak(
+        self,
+        config: StreamConfig,
+        segments: asyncio.Queue[str | _End],
+        out: asyncio.Queue[AudioChunk | _End | BaseException],
+    ) -> None:
+        segment_id = 0
+        while not isinstance(text := await segments.get(), _End):
+            spoken = normalize(text)
+            if not speakable(spoken):
+                continue
+            async for chunk in self._segment(config, segment_id, text, spoken):
+                await out.put(chunk)
+            segment_id += 1
+        await out.put(_END)
+
+    async def _segment(
+        self, config: StreamConfig, segment_id: int, text: str, spoken: str
+    ) -> AsyncIterator[AudioChunk]:
+        """Speak one segment as chunks; the last one has ``segment_end`` set."""
+        chunker = _Chunker(config, segment_id, text)
+        resampler: Resampler | None = None
+        request = SpeechRequest(spoken, config.voice.name, config.speed)
+        async with contextlib.aclosing(self.engine.run_tts(request)) as pieces:
+            async for piece in pieces:
+                if resampler is None:
+                    resampler = Resampler(piece.sample_rate_hertz, config.output.sample_rate_hertz)
+                    chunker.compute_ms = round(piece.compute_ms)
+                for chunk in chunker.add(resampler.process(piece.samples)):
+                    yield chunk
+        if resampler is not None:
+            for chunk in chunker.add(resampler.flush()):
+                yield chunk
+        yield chunker.finish()
+
+
+async def _read(events: AsyncIterator[Event], segments: asyncio.Queue[str | _End]) -> None:
+    segmenter = Segmenter()
+    async for event in events:
+        if isinstance(event, Flush):
+            sentences = [segmenter.flush()]
+        else:
+            sentences = segmenter.feed(event.text)
+            if segmenter.buffered > MAX_BUFFER_CHARS:
+                raise ResourceExhausted(
+                    f"text buffer holds {segmenter.buffered} characters without a sentence end "
+                    f"(limit {MAX_BUFFER_CHARS}); end sentences or send flush"
+                )
+        for sentence in sentences:
+            if sentence:
+                await segments.put(sentence)
+    last = segmenter.flush()
+    if last:
+        await segments.put(last)
+    await segments.put(_END)
+
+
+def _on_done(
+    task: asyncio.Task[None], other: asyncio.Task[None], out: asyncio.Queue[AudioChunk | _End | BaseException]
+) -> None:
+    """When one task of a stream fails, stop the other and hand the error to the stream."""
+    if task.cancelled() or task.exception() is None:
+        return
+    other.cancel()
+    error = task.exception()
+    assert error is not None
+    # The consumer is waiting on ``out`` or will be; make room so the error is seen next.
+    while out.full():
+        out.get_nowait()
+    out.put_nowait(error)
+
+
+class _Chunker:
+    """Encodes a segment's audio and cuts it into chunks of at most ``max_chunk_ms``."""
+
+    def __init__(self, config: StreamConfig, segment_id: int, text: str) -> None:
+        self.format = config.output
+        self.segment_id = segment_id
+        self.text = text
+        self.compute_ms = 0
+        self.max_chunk_ms = config.max_chunk_ms
+        self.pending = b""
+        self.index = 0
+        self.offset_frames = 0
+
+    def add(self, samples: np.ndarray) -> list[AudioChunk]:
+        """Take more audio; return the chunks now full (one is always held back for ``finish``)."""
+        if samples.size:
+            self.pending += encode(samples, self.format)
+        pieces = split_chunks(self.pending, self.format, self.max_chunk_ms)
+        self.pending = pieces.pop() if pieces else b""
+        return [self._chunk(piece, end=False) for piece in pieces]
+
+    def finish(self) -> AudioChunk:
+        """The last chunk of the segment (empty when the engine made no audio)."""
+        return self._chunk(self.pending, end=True)
+
+    def _chunk(self, audio: bytes, *, end: bool) -> AudioChunk:
+        frames = len(audio) // self.format.bytes_per_frame
+        rate = self.format.sample_rate_hertz
+        chunk = AudioChunk(
+            audio=audio,
+            segment_id=self.segment_id,
+            segment_text=self.text,
+            chunk_index=self.index,
+            offset_ms=round(self.offset_frames * 1000 / rate),
+            duration_ms=round(frames * 1000 / rate),
+            segment_end=end,
+            compute_ms=self.compute_ms if self.index == 0 else 0,
+        )
+        self.index += 1
+        self.offset_frames += frames
+        return chunk
