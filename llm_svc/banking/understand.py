@@ -121,6 +121,28 @@ _LOCATION_STOP = {
 }
 
 
+_NOT_PLACES = {
+    "your",
+    "a",
+    "an",
+    "any",
+    "my",
+    "our",
+    "nearest",
+    "closest",
+    "local",
+    "which",
+    "about",
+    "of",
+    "bank",
+    "bank's",
+    "for",
+    "to",
+    "me",
+    "hours",
+}
+
+
 @dataclass(frozen=True)
 class Utterance:
     """One caller turn, understood.
@@ -207,7 +229,7 @@ def _block_reason(text: str) -> str:
 def _location(text: str) -> str | None:
     match = _LOCATION.search(text)
     if match is None:
-        return None
+        return _place_before_branch(text)
     words: list[str] = []
     for word in match[1].split():
         if word in _LOCATION_STOP or word in ("me", "my", "here", "you"):
@@ -216,6 +238,20 @@ def _location(text: str) -> str | None:
         if len(words) == 4:
             break
     return " ".join(words) or None
+
+
+def _place_before_branch(text: str) -> str | None:
+    """A place named before "branch" or "office" ("the springfield branch"): up to three words."""
+    toks = text.split()
+    for at, word in enumerate(toks):
+        if word in ("branch", "office") and at > 0:
+            words: list[str] = []
+            for before in reversed(toks[max(0, at - 3) : at]):
+                if before in _NOT_PLACES or before in _LOCATION_STOP:
+                    break
+                words.insert(0, before)
+            return " ".join(words) or None
+    return None
 
 
 def _count(text: str, numbers: tuple[Number, ...]) -> int | None:
