@@ -63,12 +63,7 @@ class DialOptions:
         )
 
 
-class _Metadata(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
+class _Metadata:
     """Adds the token, request id and trace context to every call; a default deadline to unary calls."""
 
     def __init__(self, token: str, default_timeout_s: float) -> None:
@@ -113,6 +108,24 @@ class _Metadata(
         return await continuation(self._details(details, unary=False), request_iterator)
 
 
+# grpc.aio files each interceptor under the first of the four interfaces it implements, so one
+# object implementing all four would only ever see unary-unary calls: one subclass per kind.
+class _UnaryUnary(_Metadata, grpc.aio.UnaryUnaryClientInterceptor):
+    pass
+
+
+class _UnaryStream(_Metadata, grpc.aio.UnaryStreamClientInterceptor):
+    pass
+
+
+class _StreamUnary(_Metadata, grpc.aio.StreamUnaryClientInterceptor):
+    pass
+
+
+class _StreamStream(_Metadata, grpc.aio.StreamStreamClientInterceptor):
+    pass
+
+
 def dial(target: str, options: DialOptions | None = None) -> grpc.aio.Channel:
     """Open an aio channel to ``target`` ("host:port") with retries, keepalive, TLS and token.
 
@@ -131,7 +144,8 @@ def dial(target: str, options: DialOptions | None = None) -> grpc.aio.Channel:
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
     ]
-    interceptors = [_Metadata(options.token, options.default_timeout_s)]
+    kinds = (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)
+    interceptors = [kind(options.token, options.default_timeout_s) for kind in kinds]
     if options.tls or options.tls_ca_file:
         credentials = channel_credentials(options.tls_ca_file, options.tls_cert_file, options.tls_key_file)
         return grpc.aio.secure_channel(target, credentials, options=channel_options, interceptors=interceptors)
