@@ -169,27 +169,43 @@ def monthly_payment(principal: Decimal, annual_rate_percent: Decimal, term_month
     return _cents_half_up(amount * rate * growth / (growth - 1))
 
 
+def _schedule_cents(principal: Decimal, annual_rate_percent: Decimal, term_months: int) -> list[tuple[int, int, int]]:
+    """The schedule as (interest, principal repaid, balance after) in whole cents, month by month."""
+    payment = int(monthly_payment(principal, annual_rate_percent, term_months).scaleb(2))
+    rate = Fraction(annual_rate_percent) / 1200
+    # Integer cents: interest = balance * num / den, rounded half up, exactly and fast.
+    num, den = rate.numerator, rate.denominator
+    balance = int(principal.scaleb(2))
+    rows: list[tuple[int, int, int]] = []
+    for number in range(1, term_months + 1):
+        interest = (2 * balance * num + den) // (2 * den)
+        repaid = payment - interest
+        if number == term_months or repaid >= balance:
+            repaid = balance
+        balance -= repaid
+        rows.append((interest, repaid, balance))
+        if balance == 0:
+            break
+    return rows
+
+
 def amortization_schedule(principal: Decimal, annual_rate_percent: Decimal, term_months: int) -> list[Installment]:
     """The month-by-month schedule; principal parts sum exactly to ``principal`` (rounded to cents).
 
     Interest each month is the balance times the monthly rate, rounded half up to cents.
     Every payment but the last is ``monthly_payment``; the last clears the balance.
     """
-    principal = to_cents(principal)
-    payment = monthly_payment(principal, annual_rate_percent, term_months)
-    rate = Fraction(annual_rate_percent) / 1200
-    schedule: list[Installment] = []
-    balance = principal
-    for number in range(1, term_months + 1):
-        interest = _cents_half_up(Fraction(balance) * rate)
-        repaid = payment - interest
-        if number == term_months or repaid >= balance:
-            repaid = balance
-        balance -= repaid
-        schedule.append(Installment(number, interest + repaid, interest, repaid, balance))
-        if balance == 0:
-            break
-    return schedule
+    rows = _schedule_cents(to_cents(principal), annual_rate_percent, term_months)
+    return [
+        Installment(
+            number,
+            Decimal(interest + repaid).scaleb(-2),
+            Decimal(interest).scaleb(-2),
+            Decimal(repaid).scaleb(-2),
+            Decimal(balance).scaleb(-2),
+        )
+        for number, (interest, repaid, balance) in enumerate(rows, start=1)
+    ]
 
 
 def quote(
@@ -203,15 +219,15 @@ def quote(
         LoanInputError: see ``validate_inputs``.
     """
     amount, rate, term = validate_inputs(principal, annual_rate_percent, term_months)
-    schedule = amortization_schedule(amount, rate, term)
-    total_interest = sum((item.interest for item in schedule), Decimal(0))
+    rows = _schedule_cents(amount, rate, term)
+    total_interest = Decimal(sum(interest for interest, _, _ in rows)).scaleb(-2)
     return LoanQuote(
         principal=amount,
         annual_rate_percent=rate,
         term_months=term,
         monthly_payment=monthly_payment(amount, rate, term),
-        final_payment=schedule[-1].payment,
-        payments=len(schedule),
+        final_payment=Decimal(rows[-1][0] + rows[-1][1]).scaleb(-2),
+        payments=len(rows),
         total_interest=total_interest,
         total_paid=amount + total_interest,
     )
