@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,15 +34,12 @@ def _tool(name: str, installer: str) -> Path:
     path = TOOLS / name
     if path.exists():
         return path
-    sys.path.insert(0, str(ROOT))
     try:
         from scripts import install_tools
 
         getattr(install_tools, installer)()
     except (Exception, SystemExit) as exc:  # any failure to install: skip, saying why
         pytest.skip(f"{name} is not in .tools/bin and could not be installed ({installer}): {exc}")
-    finally:
-        sys.path.remove(str(ROOT))
     if not path.exists():
         pytest.skip(f"{name} is not in .tools/bin and {installer} installs none on this platform")
     return path
