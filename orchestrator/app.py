@@ -40,6 +40,7 @@ class OrchestratorApp(ServicerApp):
                 f"VOICEBOT_ORCHESTRATOR_SESSION_STORE must be memory or redis, got {settings.session_store!r}"
             )
         tools = load_tools(settings)
+        self.accounts = tools.store
         self.runtime = Runtime(
             settings=settings,
             deps=self.deps,
@@ -65,6 +66,8 @@ class OrchestratorApp(ServicerApp):
     async def start(self, health: HealthControl) -> None:
         """Start the analytics sender; pre-synthesise prompts (waiting up to PROMPT_WARMUP_S for tts_svc)."""
         self.runtime.events.start()
+        if self.accounts is not None:
+            await self.accounts.open()
         prompts = self.runtime.prompts
         ready = await prompts.warm(self.deps.tts, self.settings.prompt_warmup_s)
         if not ready:
@@ -78,4 +81,6 @@ class OrchestratorApp(ServicerApp):
                 await self._warming
         await self.runtime.events.stop()
         await self.runtime.store.close()
+        if self.accounts is not None:
+            self.accounts.close()
         await self.deps.close()

@@ -49,7 +49,9 @@ class OrchestratorSettings(ServiceSettings):
     tenant: str = setting("demo-bank", "Default tenant (cache scope) for calls that name none.")
     default_voice: str = setting("", "TTS voice for calls that name none; empty means the engine default.")
     default_adapter: str = setting("", "LoRA adapter for calls that name none; empty means the base model.")
-    accounts_db: str = setting(".voicebot/accounts.db", "SQLite file of the demo accounts store (seeded on first use).")
+    accounts_db: str = setting(
+        ":memory:", "SQLite file of the accounts store; `:memory:` keeps a private DEMO store seeded at start-up."
+    )
     events_buffer: int = setting(10000, "Analytics events held in memory while analytics is slow or down.")
     events_spill_dir: str = setting(
         ".voicebot/events-spill", "Folder where events overflow to disk when the buffer is full."

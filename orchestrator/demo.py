@@ -11,8 +11,8 @@ import numpy as np
 from mesh import audio
 from orchestrator.caller import CALLER_RATE
 
-# The caller of the demo is the seeded demo customer whose card ends in 4242 (demo data only).
-DEMO_CALLER_ID = "+1 555 010 0001"
+# The caller of the demo is the seeded DEMO customer born 1980-03-04 whose card ends in 4242.
+DEMO_CALLER_ID = "+12175550101"
 
 SCRIPT: tuple[str, ...] = (
     "Hi, what time does your downtown branch open on Saturday?",

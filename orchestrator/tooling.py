@@ -6,23 +6,24 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.banking import LOAN_DISCLOSURE
+from orchestrator.banking.runner import BankingToolRunner
+from orchestrator.banking.store import AccountStore
 from orchestrator.config import OrchestratorSettings
+from orchestrator.tools import SYSTEM_PROMPT, TOOLS
 from orchestrator.turn import ToolOutcome, ToolRunner, tool_definitions
 from voicebot.v1 import llm_service_pb2
-
-DEFAULT_SYSTEM_PROMPT = (
-    "You are the voice assistant of a bank. Answer briefly, in plain spoken sentences, without lists or markdown."
-)
 
 
 @dataclass(frozen=True)
 class Tools:
-    """What the orchestrator offers the model and how it runs what the model calls."""
+    """What the orchestrator offers the model, how it runs what the model calls, and its store."""
 
     runner: ToolRunner
     definitions: list[llm_service_pb2.ToolDefinition]
     system_prompt: str
     fixed_phrases: tuple[str, ...]
+    store: AccountStore | None = None
 
 
 class NoTools:
@@ -34,5 +35,12 @@ class NoTools:
 
 
 def load_tools(settings: OrchestratorSettings) -> Tools:
-    """The banking tools when installed, else none."""
-    return Tools(NoTools(), tool_definitions([]), DEFAULT_SYSTEM_PROMPT, ())
+    """The banking tools over the accounts store (opened by the app's start), and the system prompt."""
+    store = AccountStore(settings.accounts_db)
+    return Tools(
+        BankingToolRunner(store),
+        tool_definitions(list(TOOLS)),
+        SYSTEM_PROMPT,
+        (LOAN_DISCLOSURE,),
+        store,
+    )

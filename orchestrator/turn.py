@@ -48,6 +48,7 @@ class ToolOutcome:
     cacheable: bool = False
     intent: str = ""
     detail: str = ""
+    disclosure: str = ""  # a compliance sentence the bot must say in this turn, whatever the model says
 
 
 class ToolRunner(Protocol):
@@ -221,6 +222,7 @@ class Turn:
         """
         self.result.failed_service = "llm"
         used_personal_tool = False
+        disclosures: list[str] = []
         for _ in range(self.ctx.max_tool_rounds):
             calls: dict[int, dict[str, str]] = {}
             started_text = len(self.result.answer)
@@ -250,11 +252,18 @@ class Turn:
             for call in ordered:
                 outcome = await self._run_tool(call)
                 used_personal_tool = used_personal_tool or not outcome.cacheable
+                if outcome.disclosure and outcome.disclosure not in disclosures:
+                    disclosures.append(outcome.disclosure)
                 if outcome.action != NO_ACTION:
                     self.result.action, self.result.action_detail = outcome.action, outcome.detail
         else:
             await self._text(" " + APOLOGY)
         self.result.failed_service = "tts"
+        for disclosure in disclosures:  # compliance does not depend on the model's phrasing
+            if disclosure not in self.result.answer:
+                await self._text(" " + disclosure)
+                if self.ctx.session.messages[-1]["role"] == "assistant":
+                    self.ctx.session.messages[-1]["content"] += " " + disclosure
         if self.result.action == TRANSFER_ACTION and TRANSFER not in self.result.answer:
             await self._text(("" if not self.result.answer else " ") + TRANSFER)
         if self.result.action == END_CALL_ACTION and not self.result.answer.strip():

@@ -120,6 +120,7 @@ def _outcome(name: str, reply: Reply) -> ToolOutcome:
         cacheable=reply.ok and name in CACHEABLE_TOOLS,
         intent=INTENTS.get(name, UNKNOWN_INTENT),
         detail=mask_numbers(reply.detail),
+        disclosure=str(reply.content.get("disclosure", "")) if reply.ok and isinstance(reply.content, dict) else "",
     )
 
 
