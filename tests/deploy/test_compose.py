@@ -6,6 +6,7 @@ anchors, interpolation and ``depends_on``; no Docker engine is needed for it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,12 @@ from voicebot.catalog import SERVICES
 
 GPU_ENV = ROOT / "deploy" / "compose" / "gpu.env"
 PROFILES = {"cpu": [], "gpu": ["--env-file", str(GPU_ENV)]}
+
+
+def seconds(duration: str) -> float:
+    """A Go duration as compose prints it ("1m0s", "30s") in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    return sum(float(n) * units[u] for n, u in re.findall(r"([0-9.]+)(ms|h|m|s)", duration))
 
 
 def config(compose: Path, *args: str) -> dict[str, Any]:
@@ -136,6 +143,15 @@ def test_named_volumes_hold_models_sqlite_and_redis(gpu: dict[str, Any]) -> None
 def test_every_service_has_resource_limits(gpu: dict[str, Any]) -> None:
     for name, service in gpu["services"].items():
         assert service["deploy"]["resources"]["limits"]["memory"], name
+
+
+def test_docker_waits_longer_than_each_service_drains(cpu: dict[str, Any]) -> None:
+    for info in SERVICES:
+        service = cpu["services"][info.name]
+        env = service["environment"]
+        grace_s = float(env.get(f"VOICEBOT_{info.name.upper()}_GRACE_S", env["VOICEBOT_GRACE_S"]))
+        stop_s = seconds(service["stop_grace_period"])
+        assert stop_s >= grace_s + 5, info.name
 
 
 def test_images_build_from_the_dockerfile_target_of_the_same_name(cpu: dict[str, Any]) -> None:

@@ -221,6 +221,10 @@ def test_pods_drain_calls_before_they_are_killed(manifests: list[dict[str, Any]]
             assert spec["terminationGracePeriodSeconds"] > int(command[1]), (component, container["name"])
         pause = int(spec["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][1])
         assert spec["terminationGracePeriodSeconds"] >= pause + grace_s + 5, component
+        liveness = spec["containers"][0]["livenessProbe"]
+        assert liveness["periodSeconds"] * liveness["failureThreshold"] > pause + grace_s, (
+            f"{component}'s liveness probe would restart it while it drains (NOT_SERVING)"
+        )
 
 
 def test_containers_run_unprivileged(manifests: list[dict[str, Any]]) -> None:

@@ -196,7 +196,11 @@ startupProbe:
 readinessProbe:
   {{- $check | nindent 2 }}
   {{- toYaml .c.probes.readiness | nindent 2 }}
+{{- /* A draining pod says NOT_SERVING for up to preStop + grace: liveness must not restart it then. */}}
+{{- $liveness := deepCopy .c.probes.liveness }}
+{{- $drainChecks := add (div (add (int .c.preStopSeconds) (int .c.graceSeconds)) (int $liveness.periodSeconds)) 1 }}
+{{- $_ := set $liveness "failureThreshold" (max (int $liveness.failureThreshold) $drainChecks) }}
 livenessProbe:
   {{- $check | nindent 2 }}
-  {{- toYaml .c.probes.liveness | nindent 2 }}
+  {{- toYaml $liveness | nindent 2 }}
 {{- end }}
