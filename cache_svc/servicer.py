@@ -167,11 +167,14 @@ class CacheServicer(cache_service_pb2_grpc.CacheServiceServicer):
         """Store a stream of pairs in batches; invalid or personal pairs are counted and named, not fatal."""
         response = pb.WarmResponse()
         batch: list[tuple[int, StoreItem]] = []
+        refusals: list[tuple[int, str]] = []  # the earliest pairs' reasons, in pair order at the end
 
         def refuse(number: int, reason: str) -> None:
             response.refused_count += 1
-            if len(response.refusals) < MAX_REFUSALS:
-                response.refusals.append(f"pair {number}: {reason}")
+            refusals.append((number, reason))
+            if len(refusals) > 2 * MAX_REFUSALS:
+                refusals.sort()
+                del refusals[MAX_REFUSALS:]
 
         async def flush() -> None:
             outcomes = await self.cache.store([item for _, item in batch])
@@ -199,4 +202,6 @@ class CacheServicer(cache_service_pb2_grpc.CacheServiceServicer):
                 await flush()
         if batch:
             await flush()
+        refusals.sort()
+        response.refusals.extend(f"pair {number}: {reason}" for number, reason in refusals[:MAX_REFUSALS])
         return response

@@ -20,5 +20,5 @@ def build(settings: CacheSettings) -> Embedder:
     if settings.engine == "minilm":
         from cache_svc.engines.minilm import MiniLMEmbedder
 
-        return MiniLMEmbedder(settings.minilm_path)
+        return MiniLMEmbedder(settings.minilm_path, settings.torch_threads)
     raise SettingsError(f"VOICEBOT_CACHE_ENGINE={settings.engine!r} is not one of {', '.join(ENGINES)}")
