@@ -7,9 +7,14 @@ from pathlib import Path
 import click
 
 from mesh.server import package_version
+from orchestrator.cli.adapters import adapter_control
+from orchestrator.cli.cache import cache_manager
 from orchestrator.cli.call import start_call
 from orchestrator.cli.demo import demo
+from orchestrator.cli.health import orchestrator_health
+from orchestrator.cli.monitor import monitor_session
 from orchestrator.cli.options import client_options, resolve
+from orchestrator.cli.report import analytics_report
 from orchestrator.cli.run import probe, serve, up
 
 
@@ -39,3 +44,8 @@ main.add_command(up)
 main.add_command(probe)
 main.add_command(start_call)
 main.add_command(demo)
+main.add_command(orchestrator_health)
+main.add_command(monitor_session)
+main.add_command(analytics_report)
+main.add_command(cache_manager)
+main.add_command(adapter_control)
