@@ -107,7 +107,7 @@ class GenerateRequest:
             for call in message.tool_calls:
                 chars += len(call.name) + len(call.arguments_json) + 9
         for tool in self.tools:
-            chars += len(tool.name) + len(tool.description) + len(json.dumps(tool.parameters))
+            chars += len(tool.name) + len(tool.description) + len(json.dumps(dict(tool.parameters)))
         return math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * len(self.messages)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import grpc
@@ -42,7 +44,7 @@ MAX_PATH_CHARS = 1024
 TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ADAPTER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # A tool without arguments may leave its schema empty.
-EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+EMPTY_SCHEMA: Mapping[str, Any] = MappingProxyType({"type": "object", "properties": {}})
 
 _ROLES = {
     pb.ROLE_SYSTEM: Role.SYSTEM,
@@ -231,25 +233,40 @@ def _tool(i: int, t: pb.ToolDefinition) -> Tool:
     if len(t.description) > MAX_DESCRIPTION_CHARS:
         raise InvalidArgument(f"{where}.description is {len(t.description)} characters; at most 1024")
     if not t.parameters_json_schema.strip():
-        return Tool(name=t.name, description=t.description, parameters=dict(EMPTY_SCHEMA))
-    field = f"{where}.parameters_json_schema ({t.name})"
-    schema = _json_object(t.parameters_json_schema, field)
-    if schema.get("type") != "object":
-        raise InvalidArgument(f'{field} must be a JSON Schema with "type": "object"')
+        return Tool(name=t.name, description=t.description, parameters=EMPTY_SCHEMA)
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise InvalidArgument(f"{field} is not a valid JSON Schema: {exc.message}") from None
+        schema = _schema(t.parameters_json_schema)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{where}.parameters_json_schema ({t.name}) {exc.message}") from None
     return Tool(name=t.name, description=t.description, parameters=schema)
 
 
+@functools.lru_cache(maxsize=1024)
+def _schema(text: str) -> Mapping[str, Any]:
+    """Parse and check one tool schema; cached, since every turn of a call offers the same tools.
+
+    Checking a schema against the JSON Schema meta-schema takes milliseconds, which would
+    otherwise land on every request's time to first token. The result is shared: read-only.
+    """
+    schema = _json_object(text, "")
+    if schema.get("type") != "object":
+        raise InvalidArgument('must be a JSON Schema with "type": "object"')
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise InvalidArgument(f"is not a valid JSON Schema: {exc.message}") from None
+    return MappingProxyType(schema)
+
+
 def _json_object(text: str, field: str) -> dict[str, Any]:
+    """Parse a JSON object text; errors start with ``field`` (when given)."""
+    where = f"{field} " if field else ""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidArgument(f"{field} is not valid JSON: {exc.msg} at character {exc.pos}") from None
+        raise InvalidArgument(f"{where}is not valid JSON: {exc.msg} at character {exc.pos}") from None
     if not isinstance(value, dict):
-        raise InvalidArgument(f"{field} must be a JSON object")
+        raise InvalidArgument(f"{where}must be a JSON object")
     return value
 
 

@@ -130,9 +130,10 @@ class VllmEngine:
                     await response.aread()
                     self._raise_for_generate(response, request)
                 async for data in _sse_data(response):
-                    if data == "[DONE]":
+                    if data == "[DONE]" or done:
+                        # Read on to the end of the body, so the connection goes back to the pool.
                         done = True
-                        break
+                        continue
                     chunk = _json(data)
                     if "error" in chunk or chunk.get("object") == "error":
                         self._raise_stream_error(chunk)

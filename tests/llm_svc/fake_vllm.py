@@ -53,6 +53,7 @@ class FakeVllm:
     disconnects: int = 0
     port: int = 0
     _server: asyncio.base_events.Server | None = None
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     async def start(self, port: int = 0) -> None:
         self._server = await asyncio.start_server(self._connection, "127.0.0.1", port)
@@ -61,8 +62,8 @@ class FakeVllm:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            with contextlib.suppress(Exception):
-                self._server.close_clients()
+            for writer in list(self._writers):
+                writer.close()
             await self._server.wait_closed()
             self._server = None
 
@@ -76,6 +77,7 @@ class FakeVllm:
     # -- HTTP ----------------------------------------------------------------------------
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -89,6 +91,7 @@ class FakeVllm:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
