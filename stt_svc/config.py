@@ -36,8 +36,8 @@ class SttSettings(ServiceSettings):
     )
     max_pending: int = setting(
         64,
-        "Decodes admitted at once, running plus waiting (>= workers). Beyond it interim decodes are skipped "
-        "and finals fail with RESOURCE_EXHAUSTED.",
+        "Final decodes admitted at once, running plus waiting (>= workers); beyond it a final fails its stream "
+        "with RESOURCE_EXHAUSTED. Interim decodes never wait: they run only on an idle worker, else are skipped.",
     )
     max_streams: int = setting(
         64, "StreamingRecognize calls served at once; more are refused with RESOURCE_EXHAUSTED (1-10000)."
@@ -62,6 +62,11 @@ class SttSettings(ServiceSettings):
     )
     vad_min_speech_ms: int = setting(
         96, "Speech that must last this long, in ms, before SPEECH_STARTED is sent (0-1000); shorter blips are noise."
+    )
+    speculative_ms: int = setting(
+        120,
+        "Silence, in ms, after which the open utterance is decoded ahead as its final, so the final is ready "
+        "when the endpoint confirms it (0-5000; 0, or not below the endpointing silence, turns it off).",
     )
     speech_pad_ms: int = setting(
         200, "Audio kept before speech starts and after it ends when decoding an utterance, in ms (0-1000)."
@@ -92,6 +97,7 @@ class SttSettings(ServiceSettings):
             "vad_threshold": (0.05, 0.95),
             "vad_min_speech_ms": (0, 1000),
             "speech_pad_ms": (0, 1000),
+            "speculative_ms": (0, 5000),
             "max_stream_s": (1, 86400),
         }
         for name, (low, high) in ranges.items():

@@ -2,8 +2,10 @@
 
 Every stream of the service shares one loaded model and ``workers`` decode threads. Finals must
 run, so they queue (first come, first served, bounded by ``max_waiting``); interim decodes are
-best effort, so they run only when a worker is idle and are otherwise skipped. A busy service thus
-sheds interim results first and keeps finals prompt, and no queue grows without bound.
+best effort, so they run only when a worker is idle and are otherwise skipped. With two or more
+workers one is kept free of interims, so a final never waits behind another stream's interim.
+A busy service thus sheds interim results first and keeps finals prompt, and no queue grows
+without bound.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class DecodeScheduler:
         """Share ``bridge``'s ``workers`` threads; at most ``max_waiting`` finals may wait for one."""
         self._bridge = bridge
         self._workers = workers
+        self._interim_workers = max(1, workers - 1)
+        self._interims = 0
         self._max_waiting = max_waiting
         self._busy = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
@@ -49,10 +53,13 @@ class DecodeScheduler:
         Raises:
             ResourceExhausted: ``must_run`` and ``max_waiting`` finals are already waiting.
         """
-        if self._busy < self._workers:
+        if not must_run:
+            if self._busy >= self._workers or self._interims >= self._interim_workers:
+                return None
             self._busy += 1
-        elif not must_run:
-            return None
+            self._interims += 1
+        elif self._busy < self._workers:
+            self._busy += 1
         else:
             if len(self._waiting) >= self._max_waiting:
                 raise ResourceExhausted(
@@ -70,8 +77,12 @@ class DecodeScheduler:
                 raise
         task: asyncio.Future[R] = asyncio.ensure_future(self._bridge.run(fn))
         self._running.add(task)
-        task.add_done_callback(self._finished)
+        task.add_done_callback(self._finished if must_run else self._interim_finished)
         return await asyncio.shield(task)
+
+    def _interim_finished(self, task: asyncio.Future[Any]) -> None:
+        self._interims -= 1
+        self._finished(task)
 
     def _finished(self, task: asyncio.Future[Any]) -> None:
         self._running.discard(task)

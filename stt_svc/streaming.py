@@ -14,10 +14,11 @@
   and reported as an interim result with a stable prefix (``stability.StablePrefix``).
   Interim decodes run beside the audio, never hold it up, and are skipped when the decoder is
   busy. Results of an utterance always come before its SPEECH_ENDED.
-* Speculative final: once the silence has lasted ``speech_pad_ms`` (the trailing audio a decode
-  keeps), the utterance is decoded as it would be at the endpoint; if the silence reaches the
-  endpoint, that decode is the final, so the final follows SPEECH_ENDED almost at once. Speech
-  resuming discards it.
+* Speculative final: once the silence has lasted ``speculative_ms``, the utterance is decoded as
+  it would be at the endpoint (with up to ``speech_pad_ms`` of the silence); if the silence
+  reaches the endpoint, that decode is the final, so the final follows SPEECH_ENDED almost at
+  once. Speech resuming discards it. A pause shorter than the endpoint but longer than
+  ``speculative_ms`` costs one wasted decode; that is the price of the head start.
 
 Everything is decided in audio time (sample counts), so the same audio gives the same
 utterances and endpoints whatever the machine's speed; only which interim decodes run depends
@@ -67,6 +68,7 @@ class SegmenterOptions:
     vad_min_speech_ms: int = 96
     speech_pad_ms: int = 200
     interim_cadence_ms: int = 400
+    speculative_ms: int = 120
 
 
 class SegmentedRecognizer:
@@ -138,6 +140,8 @@ class _Stream:
         self.pre_pad = options.speech_pad_ms * _PER_MS
         self.post_pad = min(options.speech_pad_ms, config.endpointing_silence_ms) * _PER_MS
         self.cadence = options.interim_cadence_ms * _PER_MS
+        self.speculate = 0 < options.speculative_ms < config.endpointing_silence_ms
+        self.speculate_after = options.speculative_ms * _PER_MS
         self.endpoint = config.endpointing_silence_ms * _PER_MS
         self.max_utterance = config.max_utterance_ms * _PER_MS
 
@@ -268,7 +272,7 @@ class _Stream:
 
     async def _final(self, end: int, stop: int) -> Decoded:
         speculative, self.speculative = self.speculative, None
-        if speculative is not None and self.speculative_end == end and stop == end + self.post_pad:
+        if speculative is not None and self.speculative_end == end:
             with contextlib.suppress(ResourceExhausted):
                 decoded = await speculative
                 if decoded is not None:
@@ -281,9 +285,10 @@ class _Stream:
 
     def _schedule_decodes(self) -> None:
         if self.silence is not None:
-            if self.speculative is None and self.audio.end - self.silence >= self.post_pad:
+            if self.speculate and self.speculative is None and self.position - self.silence >= self.speculate_after:
                 self.speculative_end = self.silence
-                self.speculative = _background(self._decode(self.silence + self.post_pad, words=True, final=True))
+                stop = min(self.silence + self.post_pad, self.audio.end)
+                self.speculative = _background(self._decode(stop, words=True, final=True))
             return
         if self.config.interim_results and self.interim is None and self.audio.end - self.interim_end >= self.cadence:
             self.interim = _background(self._interim(self.index, self.interim_end, self.audio.end))

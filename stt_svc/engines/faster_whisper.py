@@ -2,14 +2,16 @@
 
 Decoding drives faster-whisper's CTranslate2 model directly instead of ``WhisperModel.transcribe``:
 the encoder sees the utterance padded to ``min_window_s`` (8 s by default) rather than Whisper's
-fixed 30 s, which makes a decode of a short utterance 3-5 times cheaper. Whisper tends to repeat
-itself when it sees less padding than it was trained on, so a decoded tail that repeats the start
-is cut, and a decode that still looks repetitive (gzip compression ratio over 2.4, Whisper's own
-test) is redone with the full 30 s window. Word timings come from cross-attention alignment
-(faster-whisper's ``find_alignment``), asked for only by finals.
+fixed 30 s, which makes a decode of a short utterance 3-5 times cheaper. Whisper tends to loop
+when it sees less padding than it was trained on (below about 6 s tiny.en often repeats the
+sentence), so a looping tail is cut (``_loop_start``), and a decode that still looks repetitive
+(gzip compression ratio over 2.4, Whisper's own test) is redone with the full 30 s window. Word
+timings come from cross-attention alignment (faster-whisper's ``find_alignment``), asked for
+only by finals.
 
 Decodes run in ``workers`` threads, each with its own CTranslate2 replica of ``cpu_threads``
-threads, admitted by ``DecodeScheduler`` (finals queue, interims only take idle workers).
+threads, admitted by ``DecodeScheduler`` (finals queue, interims only take idle workers and
+leave one free for finals).
 """
 
 from __future__ import annotations
@@ -68,16 +70,24 @@ def resolve_model_path(setting: str) -> Path:
     return path
 
 
-def _repeat_start(tokens: Sequence[int]) -> int:
-    """Where a decode starts repeating itself from its beginning, or ``len(tokens)``.
+def _loop_start(tokens: Sequence[int]) -> int:
+    """Where a decode starts looping, or ``len(tokens)`` when it does not.
 
-    Finds the shortest period ``k`` with ``tokens[i] == tokens[i - k]`` for every ``i >= k``
-    and a repeated tail of at least three tokens ("What is my balance? What is my").
+    Two loops are cut: the tail restarting the decode from its beginning ("What is my balance?
+    What is my", at least three tokens repeated), and the tail repeating the same phrase over and
+    over ("$20,000? $20,000? $20,000?", at least two repeats and six tokens, so that "one one
+    one one" in an account number survives).
     """
     n = len(tokens)
     for period in range(1, n - 2):
         if all(tokens[i] == tokens[i - period] for i in range(period, n)):
             return period
+    for period in range(1, n // 3 + 1):
+        run = 0
+        while run < n - period and tokens[n - 1 - run] == tokens[n - 1 - run - period]:
+            run += 1
+        if run >= max(2 * period, 6):
+            return n - run
     return n
 
 
@@ -187,7 +197,7 @@ class WhisperDecoder:
         logprob = result.scores[0] * len(tokens) / (len(tokens) + 1) if tokens else -math.inf
         if result.no_speech_prob > _NO_SPEECH and logprob < _LOGPROB_SILENT:
             return [], encoded, 0.0
-        tokens = tokens[: _repeat_start(tokens)]
+        tokens = tokens[: _loop_start(tokens)]
         return tokens, encoded, math.exp(logprob) if tokens else 0.0
 
 
@@ -239,6 +249,7 @@ class FasterWhisperEngine:
             vad_min_speech_ms=s.vad_min_speech_ms,
             speech_pad_ms=s.speech_pad_ms,
             interim_cadence_ms=s.interim_cadence_ms,
+            speculative_ms=s.speculative_ms,
         )
         self._recognizer = SegmentedRecognizer(self, vad, self._vad_bridge, options)
         tone = 0.1 * np.sin(np.arange(SAMPLE_RATE, dtype=np.float32) * (2 * np.pi * 220 / SAMPLE_RATE))

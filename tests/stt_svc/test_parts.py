@@ -12,7 +12,7 @@ from mesh.errors import ResourceExhausted
 from mesh.settings import SettingsError
 from mesh.workers import WorkerBridge
 from stt_svc.config import SttSettings
-from stt_svc.engines.faster_whisper import _repeat_start
+from stt_svc.engines.faster_whisper import _loop_start
 from stt_svc.scheduler import DecodeScheduler
 from stt_svc.stability import StablePrefix
 from stt_svc.vad import WINDOW, SileroVad, VadState
@@ -49,11 +49,13 @@ def test_punctuation_and_case_do_not_block_agreement() -> None:
     assert view.stable == "transfer money"
 
 
-def test_a_decode_that_repeats_its_start_is_cut() -> None:
-    assert _repeat_start([1, 2, 3, 4, 1, 2, 3]) == 4
-    assert _repeat_start([5, 6, 5, 6, 5, 6, 5]) == 2
-    assert _repeat_start([1, 2, 3, 4, 5]) == 5
-    assert _repeat_start([7, 7, 7]) == 3  # "no no no" may be real speech: too short to call a loop
+def test_a_decode_that_loops_is_cut_after_its_first_pass() -> None:
+    assert _loop_start([1, 2, 3, 4, 1, 2, 3]) == 4  # restarts from the beginning
+    assert _loop_start([5, 6, 5, 6, 5, 6, 5]) == 2
+    assert _loop_start([1, 2, 8, 9, 8, 9, 8, 9, 8, 9]) == 4  # one phrase over and over
+    assert _loop_start([1, 2, 3, 4, 5]) == 5
+    assert _loop_start([7, 7, 7]) == 3  # "no no no" may be real speech: too short to call a loop
+    assert _loop_start([1, 2, 7, 7, 7, 7]) == 6  # "ends in one one one one" is an account number
 
 
 def test_streamed_vad_matches_faster_whispers_batch_vad() -> None:
