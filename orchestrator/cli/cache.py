@@ -74,6 +74,13 @@ def stats(config: ClientConfig, as_json: bool) -> None:
     echo_reply(config, as_json, reply, lambda: _stats_table(reply))
 
 
+def _size(count: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
+
+
 def _stats_table(reply: pb.GetStatsResponse) -> str:
     rows = [
         ("entries", reply.entries),
@@ -82,7 +89,7 @@ def _stats_table(reply: pb.GetStatsResponse) -> str:
         ("hit ratio", f"{reply.hit_ratio * 100:.1f}%"),
         ("lookup p50", f"{reply.lookup_p50_ms:.2f} ms"),
         ("lookup p99", f"{reply.lookup_p99_ms:.2f} ms"),
-        ("memory", f"{reply.memory_bytes / 1024 / 1024:.1f} MiB"),
+        ("memory", _size(reply.memory_bytes)),
         ("embedder", reply.embedder),
         ("index", reply.index_type),
         ("storage", reply.storage),

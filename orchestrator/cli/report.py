@@ -29,6 +29,9 @@ GROUPINGS = {
 }
 # Voice-to-voice latency: end of the caller's speech to the first bot audio.
 V2V = "first_audio"
+# A week of hourly rows stays readable: the figure stops widening and labels thin out.
+MAX_CHART_WIDTH_IN = 24.0
+MAX_CHART_LABELS = 40
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -124,12 +127,14 @@ def write_chart(report: pb.GetReportResponse, path: Path) -> None:
 
         matplotlib.use("Agg")
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         raise click.ClickException("--chart needs matplotlib: pip install 'voicebot-mesh[cli]'") from None
     rows = list(report.rows) or [report.total]
     groups = [row.group for row in rows]
     positions = list(range(len(rows)))
-    figure = Figure(figsize=(max(6.0, 0.6 * len(rows) + 3), 6.5), layout="constrained")
+    width_in = min(MAX_CHART_WIDTH_IN, max(6.0, 0.6 * len(rows) + 3))
+    figure = Figure(figsize=(width_in, 6.5), layout="constrained")
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(2, 1))
     width = 0.27
     for offset, p in zip((-width, 0.0, width), ("p50", "p95", "p99"), strict=True):
@@ -139,14 +144,20 @@ def write_chart(report: pb.GetReportResponse, path: Path) -> None:
             values.append(getattr(found, f"{p}_ms") if found else 0.0)
         top.bar([x + offset for x in positions], values, width, label=p)
     top.set_ylabel("voice-to-voice latency, ms")
-    top.legend(title="percentile")
+    top.margins(y=0.2)  # room above the bars for the legend
+    top.legend(title="percentile", loc="upper left", ncols=3)
     top.grid(axis="y", alpha=0.3)
     start = report.start_time.ToDatetime().strftime("%Y-%m-%d %H:%M")
     end = report.end_time.ToDatetime().strftime("%Y-%m-%d %H:%M")
     top.set_title(f"voicebot calls, {start} to {end} UTC")
     bottom.bar(positions, [row.calls for row in rows], 0.6, color="tab:gray")
     bottom.set_ylabel("calls")
-    bottom.set_xticks(positions, groups, rotation=45 if len(rows) > 6 else 0, ha="right" if len(rows) > 6 else "center")
+    bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
+    step = max(1, len(rows) // MAX_CHART_LABELS + (len(rows) % MAX_CHART_LABELS > 0))
+    slanted = len(rows) > 6
+    bottom.set_xticks(
+        positions[::step], groups[::step], rotation=45 if slanted else 0, ha="right" if slanted else "center"
+    )
     bottom.grid(axis="y", alpha=0.3)
     try:
         figure.savefig(path, format="png", dpi=100)
