@@ -41,6 +41,7 @@ def check_settings(settings: CacheSettings) -> None:
         ("candidates", settings.candidates, 1, 64),
         ("embed_workers", settings.embed_workers, 1, 16),
         ("torch_threads", settings.torch_threads, 1, 64),
+        ("faiss_build_threads", settings.faiss_build_threads, 0, 256),
         ("max_pending", settings.max_pending, 1, 1_000_000),
         ("redis_timeout_s", settings.redis_timeout_s, 0.01, 60),
         ("sweep_interval_s", settings.sweep_interval_s, 0.05, 86_400),

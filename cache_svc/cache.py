@@ -40,7 +40,7 @@ from cache_svc.engine import (
     Vectors,
     entry_id,
 )
-from cache_svc.index import PartitionKey, RebuildJob, VectorIndex
+from cache_svc.index import PartitionKey, RebuildJob, VectorIndex, search_threads_one
 from mesh.errors import FailedPrecondition, MeshError, Unavailable
 from mesh.workers import WorkerBridge
 
@@ -77,6 +77,7 @@ class SemanticCache:
             ef_search=settings.hnsw_ef_search,
             ef_construction=settings.hnsw_ef_construction,
             rebuild_ratio=settings.hnsw_rebuild_ratio,
+            build_threads=settings.faiss_build_threads,
         )
         self.threshold = embedder.default_threshold if settings.threshold is None else settings.threshold
         self._embed = WorkerBridge("cache-embed", settings.embed_workers, max(settings.max_pending, 1))
@@ -137,7 +138,8 @@ class SemanticCache:
         return loaded
 
     def _warm_index(self) -> None:
-        """Search a throwaway index once, so the first lookup does not pay faiss's thread start-up."""
+        """Make the index thread single-threaded for faiss and search a throwaway index once."""
+        search_threads_one()
         scratch = VectorIndex(self.embedder.dim, self.settings.index_type)
         vector = np.zeros((1, self.embedder.dim), dtype=np.float32)
         vector[0, 0] = 1.0
@@ -252,6 +254,14 @@ class SemanticCache:
                 f"not cached: {outcome.refusal}; personal or account-specific answers are never stored"
             )
         return outcome
+
+    async def bulk_load(self, entries: Sequence[Entry], vectors: Vectors, signature_key: str) -> None:
+        """Insert entries with ready-made vectors, all in the partition of ``signature_key``.
+
+        Skips the safety rules and the embedder: for benchmarks that need 100k entries quickly.
+        """
+        await self.storage.put(entries)
+        await self._index_entries(entries, vectors, [signature_key] * len(entries))
 
     async def invalidate_id(self, entry_id_: str) -> int:
         """Remove one entry by id; returns 1 when it existed, else 0."""

@@ -46,6 +46,9 @@ class CacheSettings(ServiceSettings):
     hnsw_m: int = setting(32, "HNSW graph degree M (4-128); more is better recall, more memory, slower build.")
     hnsw_ef_search: int = setting(64, "HNSW efSearch (16-1024): candidates visited per search; more is better recall.")
     hnsw_ef_construction: int = setting(40, "HNSW efConstruction (16-1024): build-time candidates; more is slower.")
+    faiss_build_threads: int = setting(
+        0, "OpenMP threads that build HNSW graphs (bulk loads, rebuilds); 0 means every core. Searches use one."
+    )
     hnsw_rebuild_ratio: float = setting(
         0.2,
         "HNSW cannot delete: removed entries are tombstones until they exceed this fraction of the live entries "

@@ -215,7 +215,7 @@ _ORDINALS = {
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000, "dozen": 12}
 _SUFFIX_SCALES = {"k": 1000, "m": 1_000_000, "mn": 1_000_000, "bn": 1_000_000_000, "b": 1_000_000_000}
 _MONTHS = {
-    "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "april": 4, "apr": 4, "may": 5, "june": 6,
+    "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "april": 4, "may": 5, "june": 6,
     "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8, "september": 9, "sept": 9, "sep": 9, "october": 10,
     "oct": 10, "november": 11, "nov": 11, "december": 12, "dec": 12,
 }  # fmt: skip
@@ -344,7 +344,7 @@ def numbers(text: str) -> frozenset[str]:
                 found.add(f"n:{_ORDINALS[word]}")
             elif word in _CURRENCIES and word != "p":
                 found.add(f"cur:{_CURRENCIES[word]}")
-            elif word in _PERCENT:
+            elif word in _PERCENT and index >= 2 and tokens[index - 2].group("num") is not None:
                 found.add("unit:%")
             elif word in _AMPM and index >= 2 and tokens[index - 2].group("num") is not None:
                 found.add(f"ampm:{_AMPM[word]}")

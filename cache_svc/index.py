@@ -18,8 +18,10 @@ cache runs them in a one-worker ``WorkerBridge``).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,30 @@ PartitionKey = tuple[Scope, str]
 Labels = npt.NDArray[np.int64]
 
 MIN_TOMBSTONES = 32
+# Batches at least this big are added with ``build_threads`` OpenMP threads; all else uses one.
+BULK_ROWS = 1024
+
+
+def search_threads_one() -> None:
+    """Make this thread's faiss calls single-threaded.
+
+    One query gains nothing from OpenMP, and on busy cores its thread start-up and spinning
+    cost milliseconds (flat search of 10k: 0.6 ms with one thread, 1.6 ms p50 and 49 ms p99 with
+    two, on two busy cores). OpenMP keeps the setting per calling thread.
+    """
+    faiss.omp_set_num_threads(1)
+
+
+@contextlib.contextmanager
+def _threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` OpenMP threads (0: every core), then go back to one."""
+    faiss.omp_set_num_threads(count or os.cpu_count() or 1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(1)
+
+
 # Rough Python-side cost of one entry's bookkeeping (dict slots, tuples, id strings), in bytes.
 _REF_BYTES = 260
 
@@ -95,8 +121,13 @@ class VectorIndex:
         ef_search: int = 64,
         ef_construction: int = 40,
         rebuild_ratio: float = 0.2,
+        build_threads: int = 0,
     ) -> None:
-        """An empty index of ``dim``-dimensional unit vectors; ``kind`` is "flat" or "hnsw"."""
+        """An empty index of ``dim``-dimensional unit vectors; ``kind`` is "flat" or "hnsw".
+
+        ``build_threads`` OpenMP threads (0: every core) add large batches and rebuild HNSW
+        partitions; everything else runs on one thread (see :func:`search_threads_one`).
+        """
         if kind not in ("flat", "hnsw"):
             raise ValueError(f"index kind {kind!r} is not 'flat' or 'hnsw'")
         self.dim = dim
@@ -105,6 +136,7 @@ class VectorIndex:
         self.ef_search = ef_search
         self.ef_construction = ef_construction
         self.rebuild_ratio = rebuild_ratio
+        self.build_threads = build_threads
         self._refs: dict[str, _Ref] = {}
         self._parts: dict[PartitionKey, _Partition] = {}
         self._labels = itertools.count(1)
@@ -156,7 +188,8 @@ class VectorIndex:
                 part = self._parts[key] = _Partition(self.new_faiss())
             labels = np.asarray(add_labels[key], dtype=np.int64)
             batch = np.ascontiguousarray(vectors[rows], dtype=np.float32)
-            part.index.add_with_ids(batch, labels)
+            with _threads(self.build_threads) if len(rows) >= BULK_ROWS else contextlib.nullcontext():
+                part.index.add_with_ids(batch, labels)
             for label, row in zip(add_labels[key], rows, strict=True):
                 part.live[label] = ids[row]
             if part.log is not None:
@@ -289,7 +322,8 @@ class VectorIndex:
         """A fresh faiss index of ``job``'s snapshot. Thread-safe: touches no shared state."""
         index = self.new_faiss()
         if len(job.labels):
-            index.add_with_ids(job.vectors, job.labels)
+            with _threads(self.build_threads):
+                index.add_with_ids(job.vectors, job.labels)
         return index
 
     def finish_rebuild(self, job: RebuildJob, index: Any) -> bool:
