@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mesh.settings import ServiceSettings, read_secret, setting
+from mesh.settings import ServiceSettings, SettingsError, read_secret, setting
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class LlmSettings(ServiceSettings):
         "Liveness path of the model server, checked before every warm-up; empty skips it (servers without one).",
     )
     health_interval_s: float = setting(
-        10.0, "Seconds between health re-checks with a real one-token generation (vllm engine); 0 turns them off."
+        10.0, "Seconds between health re-checks with a real one-token generation; 0 turns them off."
     )
     health_timeout_s: float = setting(10.0, "Deadline of one health re-check (liveness and one-token generation), s.")
     startup_retry_s: float = setting(
@@ -52,6 +52,22 @@ class LlmSettings(ServiceSettings):
         "above it is refused with INVALID_ARGUMENT.",
     )
     default_max_tokens: int = setting(256, "max_tokens of a request that leaves it 0 (1-4096).")
+
+    def __post_init__(self) -> None:
+        """Refuse values no engine can work with, naming the variable."""
+        limits = {
+            "default_max_tokens": (1, 4096),
+            "context_tokens": (1, 10_000_000),
+            "max_connections": (1, 10_000),
+            "connect_retries": (0, 100),
+        }
+        for name, (low, high) in limits.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SettingsError(f"{self.env_name(name)}={value}: allowed {low}-{high}")
+        for name in ("request_timeout_s", "connect_timeout_s", "health_timeout_s", "startup_retry_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{self.env_name(name)}={getattr(self, name)}: must be above 0")
 
     @property
     def api_key(self) -> str:

@@ -33,6 +33,19 @@ def test_unknown_engine_names_the_choices() -> None:
         LlmApp(LlmSettings.from_env({"VOICEBOT_LLM_ENGINE": "gpt"}))
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("VOICEBOT_LLM_DEFAULT_MAX_TOKENS", "5000", "VOICEBOT_LLM_DEFAULT_MAX_TOKENS=5000: allowed 1-4096"),
+        ("VOICEBOT_LLM_MAX_CONNECTIONS", "0", "VOICEBOT_LLM_MAX_CONNECTIONS=0: allowed 1-10000"),
+        ("VOICEBOT_LLM_REQUEST_TIMEOUT_S", "0", "VOICEBOT_LLM_REQUEST_TIMEOUT_S=0.0: must be above 0"),
+    ],
+)
+def test_settings_out_of_range_name_the_variable(variable: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        LlmSettings.from_env({variable: value})
+
+
 def test_adapter_rpcs_are_admin_methods() -> None:
     assert LlmApp.admin_methods == {"/voicebot.v1.LlmService/LoadAdapter", "/voicebot.v1.LlmService/UnloadAdapter"}
 

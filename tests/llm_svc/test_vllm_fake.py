@@ -134,6 +134,15 @@ async def test_tool_results_and_sampling_go_to_the_server_in_openai_form(fake_vl
     assert (body["max_tokens"], body["stop"], body["tool_choice"]) == (50, ["\n\n"], "none")
 
 
+async def test_finished_streams_leave_their_connection_in_the_pool(fake_vllm: FakeVllm) -> None:
+    async with serve(vllm_settings(fake_vllm)) as running:
+        for _ in range(3):
+            got = await collect(running.stub, request(user("hello")))
+            assert got.end is not None
+    # Start-up (health, models, warm-up) and three generations, one after another, on one connection.
+    assert fake_vllm.connections == 1
+
+
 async def test_api_key_is_sent_as_bearer_token(fake_vllm: FakeVllm) -> None:
     fake_vllm.api_key = "s3cret"
     async with serve(vllm_settings(fake_vllm, vllm_api_key="s3cret")) as running:
