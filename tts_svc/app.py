@@ -59,7 +59,9 @@ class TtsApp(ServicerApp):
         self.settings = settings
         self.engine = build_engine(settings)
         self.engine_name = self.engine.name
-        self.synthesizer = Synthesizer(self.engine, settings.max_streams)
+        self.synthesizer = Synthesizer(
+            self.engine, settings.max_streams, first_clause_alone=settings.first_clause_alone
+        )
         self.servicer = TtsServicer(self.engine, self.synthesizer, settings.default_max_chunk_ms)
 
     def servicers(self) -> Sequence[Registrar]:

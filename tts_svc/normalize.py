@@ -2,7 +2,7 @@
 
 ``normalize("Your card 4111 1111 1111 1234 was charged $1,234.56 on 03/15/2024.")`` gives
 "Your card ending in one two three four was charged one thousand two hundred thirty-four dollars
-and fifty-six cents on March fifteenth, twenty twenty-four."
+and fifty-six cents on March fifteenth twenty twenty-four."
 
 Rules, in the order they apply (earlier rules see the raw digits, later ones what is left):
 
@@ -194,7 +194,7 @@ def _date_words(month: int, day: int, year_text: str | None, *, day_first: bool 
         value = int(year_text)
         if len(year_text) == 2:
             value += 2000 if value < 70 else 1900
-        spoken += f", {year(value)}"
+        spoken += f" {year(value)}"
     return spoken
 
 

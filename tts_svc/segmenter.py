@@ -132,3 +132,29 @@ def _starts_line(buffer: str, index: int) -> bool:
     """True when only whitespace lies between the last line break (or the start) and ``index``."""
     line_start = buffer.rfind("\n", 0, index) + 1
     return not buffer[line_start:index].strip()
+
+
+# A long sentence's first clause is spoken on its own so that its audio starts sooner.
+FIRST_CLAUSE_MIN_SENTENCE_WORDS = 8
+FIRST_CLAUSE_MIN_REST_WORDS = 4
+_CLAUSE_BREAK = re.compile(r"(?<=[,;:])\s+")
+_DIGIT_WORDS = _words("zero oh one two three four five six seven eight nine")
+
+
+def split_first_clause(text: str) -> list[str]:
+    """Cut a long spoken sentence after its first clause: ``[first clause, rest]``, or ``[text]``.
+
+    The cut is at the first comma, semicolon or colon, when the sentence has at least 8 words
+    and at least 4 follow the cut, and not between spoken digits ("one, eight zero zero").
+    """
+    if len(text.split()) < FIRST_CLAUSE_MIN_SENTENCE_WORDS:
+        return [text]
+    for match in _CLAUSE_BREAK.finditer(text):
+        head, rest = text[: match.start()], text[match.end() :]
+        last_word = head.rsplit(None, 1)[-1].rstrip(",;:").lower()
+        if last_word in _DIGIT_WORDS:
+            continue
+        if len(rest.split()) >= FIRST_CLAUSE_MIN_REST_WORDS:
+            return [head, rest]
+        break
+    return [text]

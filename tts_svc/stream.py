@@ -22,7 +22,7 @@ from mesh.audio import PcmFormat, Resampler, encode, split_chunks
 from mesh.errors import ResourceExhausted
 from tts_svc.engine import SpeechRequest, TtsEngine, Voice
 from tts_svc.normalize import normalize, speakable
-from tts_svc.segmenter import Segmenter
+from tts_svc.segmenter import Segmenter, split_first_clause
 
 MAX_TEXT_CHARS = 4096
 MAX_BUFFER_CHARS = 16384
@@ -88,10 +88,16 @@ _END = _End()
 class Synthesizer:
     """Runs synthesis streams over one engine and enforces the per-server stream limit."""
 
-    def __init__(self, engine: TtsEngine, max_streams: int) -> None:
-        """Serve at most ``max_streams`` streams at once with ``engine``."""
+    def __init__(self, engine: TtsEngine, max_streams: int, *, first_clause_alone: bool = True) -> None:
+        """Serve at most ``max_streams`` streams at once with ``engine``.
+
+        With ``first_clause_alone`` a long sentence's first clause is synthesised on its own
+        (``split_first_clause``), so its audio starts after that clause is made rather than
+        after the whole sentence.
+        """
         self.engine = engine
         self.max_streams = max_streams
+        self.first_clause_alone = first_clause_alone
         self.active = 0
 
     async def stream(self, config: StreamConfig, events: AsyncIterator[Event]) -> AsyncIterator[AudioChunk]:
@@ -144,14 +150,16 @@ class Synthesizer:
         """Speak one segment as chunks; the last one has ``segment_end`` set."""
         chunker = _Chunker(config, segment_id, text)
         resampler: Resampler | None = None
-        request = SpeechRequest(spoken, config.voice.name, config.speed)
-        async with contextlib.aclosing(self.engine.run_tts(request)) as pieces:
-            async for piece in pieces:
-                if resampler is None:
-                    resampler = Resampler(piece.sample_rate_hertz, config.output.sample_rate_hertz)
-                    chunker.compute_ms = round(piece.compute_ms)
-                for chunk in chunker.add(resampler.process(piece.samples)):
-                    yield chunk
+        parts = split_first_clause(spoken) if self.first_clause_alone else [spoken]
+        for part in parts:
+            request = SpeechRequest(part, config.voice.name, config.speed)
+            async with contextlib.aclosing(self.engine.run_tts(request)) as pieces:
+                async for piece in pieces:
+                    if resampler is None:
+                        resampler = Resampler(piece.sample_rate_hertz, config.output.sample_rate_hertz)
+                        chunker.compute_ms = round(piece.compute_ms)
+                    for chunk in chunker.add(resampler.process(piece.samples)):
+                        yield chunk
         if resampler is not None:
             for chunk in chunker.add(resampler.flush()):
                 yield chunk

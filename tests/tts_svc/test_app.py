@@ -74,7 +74,9 @@ async def test_serving_after_warm_up_and_the_stream_limit() -> None:
         first = tts.stub.StreamingSynthesize(timeout=60)
         await first.write(Request(config=Config()))
         await first.write(Request(text="Hello, and welcome"))
-        while tts.app.synthesizer.active < 1:
+        for _ in range(500):  # until the server holds the first stream
+            if tts.app.synthesizer.active:
+                break
             await asyncio.sleep(0.01)
         second = tts.stub.StreamingSynthesize(timeout=60)
         await second.write(Request(config=Config()))

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tts_svc.segmenter import Segmenter
+from tts_svc.segmenter import Segmenter, split_first_clause
 
 
 def segment(*deltas: str) -> tuple[list[str], str]:
@@ -95,3 +95,31 @@ def test_any_cut_of_the_deltas_gives_the_same_sentences(cuts: list[int]) -> None
 def test_no_text_is_lost_or_duplicated(text: str) -> None:
     sentences, rest = segment(text)
     assert "".join(sentences + [rest]).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
+
+
+@pytest.mark.parametrize(
+    ("spoken", "parts"),
+    [
+        (
+            "Sure, your current balance is one hundred dollars.",
+            ["Sure,", "your current balance is one hundred dollars."],
+        ),
+        (
+            "Your balance, as of today, is ten dollars and no cents.",
+            ["Your balance,", "as of today, is ten dollars and no cents."],
+        ),
+        ("Okay, thanks.", ["Okay, thanks."]),
+        ("One two three four five six seven, eight.", ["One two three four five six seven, eight."]),
+        (
+            "No clause here at all in this rather long sentence.",
+            ["No clause here at all in this rather long sentence."],
+        ),
+        (
+            "Call one, eight zero zero, five five five, for help today.",
+            ["Call one, eight zero zero, five five five, for help today."],
+        ),
+        ("Note: the branch closes at five p m on Fridays.", ["Note:", "the branch closes at five p m on Fridays."]),
+    ],
+)
+def test_a_long_sentence_gives_its_first_clause_alone(spoken: str, parts: list[str]) -> None:
+    assert split_first_clause(spoken) == parts

@@ -72,6 +72,15 @@ async def test_sentences_stream_as_segments_at_the_native_rate(piper: TtsServer)
     assert texts == ["Your balance is $1,234.56.", "Dr. Smith will call you today.", "Anything else?"]
 
 
+async def test_a_long_sentence_is_one_segment_spoken_in_two_runs(piper: TtsServer) -> None:
+    sentence = "Sure, I can send a new debit card to your home address today."
+    before = piper.app.engine.stats().runs_started
+    responses = await synthesize(piper.stub, Config(), [sentence])
+    assert piper.app.engine.stats().runs_started - before == 2  # "Sure," first, then the rest
+    check_chunking(responses, 22050, 2, 100)
+    assert {r.segment_text for r in responses} == {sentence}
+
+
 async def test_flush_speaks_the_buffer_and_half_close_speaks_the_rest(piper: TtsServer) -> None:
     responses = await synthesize(piper.stub, Config(), ["Please hold", True, "One moment", " ", True, True, "Thanks"])
     texts = [chunks[0].segment_text for chunks in segments(responses).values()]

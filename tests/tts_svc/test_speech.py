@@ -18,6 +18,7 @@ BANKING = [
     "Can I apply for a personal loan of $10,000 over 36 months?",
     "Your card ending in 4321 was charged $89.99 on 03/02/2025.",
     "Dr. Smith from our U.S. branch will call you on the 3rd of June.",
+    "Sure, I can send a new debit card to your home address today.",
 ]
 
 
