@@ -26,9 +26,11 @@ short references), dates (``2026-11-24``, ``24.11.2026``, ``11-24-2026``) and nu
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -62,10 +64,12 @@ _PARTS: tuple[tuple[str, str], ...] = (
     ("nino", r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\ ?\d{2}\ ?\d{2}\ ?\d{2}\ ?[A-D]\b"),
     # A digit run with single separators; it may start with "+" or "(" (phone shapes).
     ("number", r"[+(\d](?:(?<=\+)\ ?\d|(?<=\()\d|(?<=\d))(?:[\ .\-]?\(?\d|\)[\ .\-]?\d)*"),
-    ("spoken", r"(?i:\b" + _DIGIT_WORD + r"(?:[\s,.\-]+" + _DIGIT_WORD + r"){5,}\b)"),
+    ("spoken", r"(?i:\b" + _DIGIT_WORD + r"(?:[\s,.\-]+" + _DIGIT_WORD + r"){5,}\b)"),  # six or more
 )
-_DIGIT_PARTS = (True, True, True, False)
-_SPOKEN_PARTS = (False, False, False, True)
+# Cheap tests that gate the patterns above: IBANs and national insurance numbers start with two
+# capitals and a digit; spoken digits need six digit words.
+_ID_HINT = re.compile(r"[A-Z]{2} ?\d")
+_MIN_SPOKEN_DIGITS = 6
 
 
 @functools.lru_cache(maxsize=4)
@@ -139,10 +143,11 @@ def redact_text(text: str) -> str:
         text = _SPOKEN_EMAIL.sub(EMAIL, text)
         lowered = text.lower()
     digits = _ANY_DIGIT.search(text) is not None
-    spoken = not _DIGIT_WORDS.isdisjoint(_WORD_SPLIT.split(lowered))
+    ids = digits and _ID_HINT.search(text) is not None
+    spoken = sum(word in _DIGIT_WORDS for word in _WORD_SPLIT.split(lowered)) >= _MIN_SPOKEN_DIGITS
     if not (digits or spoken):
         return text
-    enabled = tuple(d and digits or s and spoken for d, s in zip(_DIGIT_PARTS, _SPOKEN_PARTS, strict=True))
+    enabled = (ids, ids, digits, spoken)
     return _pattern(enabled).sub(_replace, text)
 
 
@@ -187,7 +192,7 @@ def _redact_value(value: Any) -> Any:
 
 
 # Fields redacted with something other than free-text rules, by full field name.
-_SPECIAL: dict[str, Any] = {
+_SPECIAL: dict[str, Callable[[str], str]] = {
     "voicebot.v1.ToolCalled.arguments_json": redact_json,
     "voicebot.v1.CallStarted.caller_id": redact_caller_id,
 }
@@ -203,23 +208,53 @@ def redact_message(message: Message) -> None:
     the protos later are redacted without a change here.
     """
     for field, value in message.ListFields():
-        if field.type == FieldDescriptor.TYPE_STRING:
-            if field.full_name in _KEPT:
-                continue
-            redact = _SPECIAL.get(field.full_name, redact_text)
-            if field.is_repeated:
-                container = getattr(message, field.name)
-                container[:] = [redact(item) for item in value]
-            else:
-                setattr(message, field.name, redact(value))
-        elif field.type == FieldDescriptor.TYPE_MESSAGE:
-            if field.message_type is not None and field.message_type.GetOptions().map_entry:
-                _redact_map(message, field)
-            elif field.is_repeated:
-                for item in value:
-                    redact_message(item)
-            else:
-                redact_message(value)
+        kind, redact = _plan(field)
+        if kind is _Kind.TEXT:
+            redacted = redact(value)
+            if redacted != value:
+                setattr(message, field.name, redacted)
+        elif kind is _Kind.MESSAGE:
+            redact_message(value)
+        elif kind is _Kind.REPEATED_TEXT:
+            getattr(message, field.name)[:] = [redact(item) for item in value]
+        elif kind is _Kind.REPEATED_MESSAGE:
+            for item in value:
+                redact_message(item)
+        elif kind is _Kind.MAP:
+            _redact_map(message, field)
+
+
+class _Kind(enum.Enum):
+    SKIP = 0
+    TEXT = 1
+    REPEATED_TEXT = 2
+    MESSAGE = 3
+    REPEATED_MESSAGE = 4
+    MAP = 5
+
+
+_PLANS: dict[FieldDescriptor, tuple[_Kind, Callable[[str], str]]] = {}
+
+
+def _plan(field: FieldDescriptor) -> tuple[_Kind, Callable[[str], str]]:
+    """What to do with a field, worked out once per field (descriptor look-ups are not free)."""
+    plan = _PLANS.get(field)
+    if plan is not None:
+        return plan
+    redact = _SPECIAL.get(field.full_name, redact_text)
+    if field.type == FieldDescriptor.TYPE_STRING and field.full_name in _KEPT:
+        kind = _Kind.SKIP
+    elif field.type == FieldDescriptor.TYPE_STRING:
+        kind = _Kind.REPEATED_TEXT if field.is_repeated else _Kind.TEXT
+    elif field.type == FieldDescriptor.TYPE_MESSAGE:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            kind = _Kind.MAP
+        else:
+            kind = _Kind.REPEATED_MESSAGE if field.is_repeated else _Kind.MESSAGE
+    else:
+        kind = _Kind.SKIP
+    _PLANS[field] = plan = (kind, redact)
+    return plan
 
 
 def _redact_map(message: Message, field: FieldDescriptor) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from analytics_svc.aggregate import FRAME_COLUMNS, build_report
+from analytics_svc.aggregate import FRAME_COLUMNS, build_report, needed_columns
 from analytics_svc.config import AnalyticsSettings
 from analytics_svc.engine import (
     LATENCY_STAGES,
@@ -100,6 +100,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX events_by_session ON events (session_id, seq)",
         ),
     ),
+    Migration(
+        2,
+        "index by kind and time, so that a report reads each kind's rows of a range directly",
+        ("CREATE INDEX events_by_kind_time ON events (kind, time_us)",),
+    ),
 )
 
 _COLUMNS = (
@@ -124,10 +129,6 @@ _COLUMNS = (
 )
 INSERT_SQL = f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"  # noqa: S608
 _SELECT_SQL = f"SELECT seq, {', '.join(_COLUMNS)} FROM events"  # noqa: S608
-_REPORT_SQL = (
-    f"SELECT {', '.join(FRAME_COLUMNS)} FROM events "  # noqa: S608
-    "WHERE time_us >= ? AND time_us < ? AND kind != 'tool_called'"
-)
 _NO_LATENCY = (None,) * len(LATENCY_STAGES)
 
 
@@ -415,9 +416,7 @@ class SqliteStore:
                 f"the range holds {count} events, more than one report aggregates "
                 f"({self.settings.max_report_events}, max_report_events); ask for a shorter range"
             )
-        cursor = conn.execute(_REPORT_SQL, (query.start_us, query.end_us))
-        frame = pd.DataFrame.from_records(cursor.fetchall(), columns=list(FRAME_COLUMNS))
-        return build_report(frame, query)
+        return build_report(fetch_report_events(conn, query), query)
 
     async def session_events(self, session_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
         """A page of a session's stored events, read in a reader thread."""
@@ -458,6 +457,19 @@ class SqliteStore:
             (time_us, DELETE_CHUNK_ROWS),
         )
         return int(cursor.rowcount)
+
+
+def fetch_report_events(conn: sqlite3.Connection, query: ReportQuery) -> pd.DataFrame:
+    """The rows of the query's range that its report needs: one indexed query per kind."""
+    frames = []
+    for kind, columns in needed_columns(query.grouping).items():
+        sql = f"SELECT {', '.join(columns)} FROM events WHERE kind = ? AND time_us >= ? AND time_us < ?"  # noqa: S608
+        rows = conn.execute(sql, (kind, query.start_us, query.end_us)).fetchall()
+        if rows:
+            frames.append(pd.DataFrame.from_records(rows, columns=list(columns)).assign(kind=kind))
+    if not frames:
+        return pd.DataFrame(columns=list(FRAME_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _existing_ids(conn: sqlite3.Connection, ids: set[str]) -> set[str]:

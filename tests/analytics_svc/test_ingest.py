@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 from datetime import timedelta
 
-from analytics_svc.engines.sqlite import schema_version
+from analytics_svc.engines.sqlite import MIGRATIONS, schema_version
 from tests.analytics_svc.builders import BASE_TIME, barge_in, call_ended, call_started, error, tool, turn
 from tests.analytics_svc.conftest import Analytics, AnalyticsFactory
 from voicebot.v1 import analytics_service_pb2 as pb
@@ -74,7 +74,7 @@ async def test_many_concurrent_streams_with_many_batches(analytics: Analytics) -
 async def test_the_database_is_a_wal_file_with_the_current_schema(analytics: Analytics) -> None:
     with sqlite3.connect(analytics.settings.db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert schema_version(conn) == 1
+        assert schema_version(conn) == len(MIGRATIONS) == 2
 
 
 async def test_in_memory_store_works(make_analytics: AnalyticsFactory) -> None:

@@ -135,3 +135,11 @@ async def test_the_default_database_lands_under_dot_voicebot(tmp_path: Path, mon
     async with MeshServer(AnalyticsApp(settings), settings):
         pass
     assert (tmp_path / ".voicebot" / "analytics.db").is_file()
+
+
+def test_a_version_1_database_is_upgraded_to_the_kind_and_time_index(tmp_path: Path) -> None:
+    conn = connect(str(tmp_path / "v1.db"))
+    assert migrate(conn, MIGRATIONS[:1]) == 1
+    assert migrate(conn) == 2
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "events_by_kind_time" in indexes
