@@ -27,7 +27,7 @@ class OrchestratorApp(ServicerApp):
     admin_methods = frozenset({"/voicebot.v1.OrchestratorService/EndSession"})
 
     def __init__(self, settings: OrchestratorSettings) -> None:
-        """Connect (lazily) to the dependencies; prompts and tools load in ``start``."""
+        """Prepare the runtime; channels are dialled on first use, prompts and tools load in ``start``."""
         self.settings = settings
         self.deps = Dependencies.connect(settings)
         store: SessionStore
@@ -49,7 +49,7 @@ class OrchestratorApp(ServicerApp):
             tools=tools.runner,
             tool_definitions=tools.definitions,
             system_prompt=tools.system_prompt,
-            events=EventSink(self.deps.channels["analytics"], settings.events_buffer, Path(settings.events_spill_dir)),
+            events=EventSink(lambda: self.deps.analytics, settings.events_buffer, Path(settings.events_spill_dir)),
         )
         self._warming: asyncio.Task[bool] | None = None
 

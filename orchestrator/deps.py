@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -22,21 +21,22 @@ from voicebot.v1 import (
 SERVING_STATE = orchestrator_service_pb2.ServingState
 
 
-@dataclass
 class Dependencies:
-    """One channel per dependency, shared by every call (gRPC multiplexes the streams)."""
+    """One channel per dependency, shared by every call (gRPC multiplexes the streams).
 
-    targets: dict[str, str]
-    channels: dict[str, grpc.aio.Channel]
-    stt: stt_service_pb2_grpc.SttServiceStub
-    tts: tts_service_pb2_grpc.TtsServiceStub
-    llm: llm_service_pb2_grpc.LlmServiceStub
-    cache: cache_service_pb2_grpc.CacheServiceStub
-    analytics: analytics_service_pb2_grpc.AnalyticsServiceStub
+    Channels are dialled on first use, inside the event loop that serves the calls (a
+    ``grpc.aio`` channel belongs to the loop it was made in).
+    """
+
+    def __init__(self, targets: dict[str, str], options: DialOptions) -> None:
+        """Reach each service at ``targets[name]`` with ``options``."""
+        self.targets = targets
+        self.options = options
+        self.channels: dict[str, grpc.aio.Channel] = {}
 
     @classmethod
     def connect(cls, settings: OrchestratorSettings) -> Dependencies:
-        """Dial every dependency with the mesh's TLS and token settings (lazily: nothing blocks)."""
+        """Dependencies at the targets in ``settings``, with the mesh's TLS and token settings."""
         targets = {
             "stt": settings.stt_target,
             "tts": settings.tts_target,
@@ -44,22 +44,43 @@ class Dependencies:
             "cache": settings.cache_target,
             "analytics": settings.analytics_target,
         }
-        options = DialOptions.from_settings(settings)
-        channels = {name: dial(target, options) for name, target in targets.items()}
-        return cls(
-            targets=targets,
-            channels=channels,
-            stt=stt_service_pb2_grpc.SttServiceStub(channels["stt"]),
-            tts=tts_service_pb2_grpc.TtsServiceStub(channels["tts"]),
-            llm=llm_service_pb2_grpc.LlmServiceStub(channels["llm"]),
-            cache=cache_service_pb2_grpc.CacheServiceStub(channels["cache"]),
-            analytics=analytics_service_pb2_grpc.AnalyticsServiceStub(channels["analytics"]),
-        )
+        return cls(targets, DialOptions.from_settings(settings))
+
+    def channel(self, name: str) -> grpc.aio.Channel:
+        """The channel to ``name``, dialled on first use."""
+        if name not in self.channels:
+            self.channels[name] = dial(self.targets[name], self.options)
+        return self.channels[name]
+
+    @property
+    def stt(self) -> stt_service_pb2_grpc.SttServiceStub:
+        """stt_svc."""
+        return stt_service_pb2_grpc.SttServiceStub(self.channel("stt"))
+
+    @property
+    def tts(self) -> tts_service_pb2_grpc.TtsServiceStub:
+        """tts_svc."""
+        return tts_service_pb2_grpc.TtsServiceStub(self.channel("tts"))
+
+    @property
+    def llm(self) -> llm_service_pb2_grpc.LlmServiceStub:
+        """llm_svc."""
+        return llm_service_pb2_grpc.LlmServiceStub(self.channel("llm"))
+
+    @property
+    def cache(self) -> cache_service_pb2_grpc.CacheServiceStub:
+        """cache_svc."""
+        return cache_service_pb2_grpc.CacheServiceStub(self.channel("cache"))
+
+    @property
+    def analytics(self) -> analytics_service_pb2_grpc.AnalyticsServiceStub:
+        """analytics_svc."""
+        return analytics_service_pb2_grpc.AnalyticsServiceStub(self.channel("analytics"))
 
     async def status(self, name: str, timeout_s: float) -> orchestrator_service_pb2.ComponentStatus:
         """Health, version and engine of one dependency, from a grpc.health.v1 Check."""
         row = orchestrator_service_pb2.ComponentStatus(service=name, target=self.targets[name])
-        stub = health_pb2_grpc.HealthStub(self.channels[name])
+        stub = health_pb2_grpc.HealthStub(self.channel(name))
         started = time.perf_counter()
         call = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout_s)
         try:
@@ -80,3 +101,4 @@ class Dependencies:
         """Close every channel."""
         for channel in self.channels.values():
             await channel.close()
+        self.channels.clear()

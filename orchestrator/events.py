@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -41,9 +41,11 @@ def new_event(session_id: str, **detail: object) -> pb.Event:
 class EventSink:
     """Buffers events and ships them to analytics; see the module docstring."""
 
-    def __init__(self, channel: grpc.aio.Channel, capacity: int, spill_dir: Path) -> None:
-        """Send through ``channel``; hold ``capacity`` events in memory, spill the rest to ``spill_dir``."""
-        self._stub = analytics_service_pb2_grpc.AnalyticsServiceStub(channel)
+    def __init__(
+        self, stub: Callable[[], analytics_service_pb2_grpc.AnalyticsServiceStub], capacity: int, spill_dir: Path
+    ) -> None:
+        """Send through ``stub()``; hold ``capacity`` events in memory, spill the rest to ``spill_dir``."""
+        self._stub = stub
         self._buffer: deque[pb.Event] = deque()
         self._capacity = capacity
         self._spill_dir = spill_dir
@@ -126,7 +128,7 @@ class EventSink:
             for batch in batches:
                 yield pb.IngestRequest(events=batch)
 
-        reply = await self._stub.Ingest(requests(), timeout=STREAM_S)
+        reply = await self._stub().Ingest(requests(), timeout=STREAM_S)
         self.sent += reply.accepted_count + reply.duplicate_count
 
     async def _deliver_spilled(self) -> None:
