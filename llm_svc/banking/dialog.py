@@ -65,6 +65,9 @@ ASK_TERM = "term"
 ASK_RATE = "rate"
 ASK_CONFIRM = "confirm"
 ASK_ANYTHING_ELSE = "anything_else"
+ASK_CARD = "card"
+ASK_TOOL = "tool"
+SLOT_QUESTIONS = {"principal": "principal", "term_months": "term", "annual_rate_percent": "rate"}
 QUESTIONS = {
     ASK_DOB: "What is your date of birth?",
     ASK_LAST_FOUR: "And what are the last four digits of your card number?",
@@ -122,6 +125,7 @@ class State:
     identity: dict[str, str] = field(default_factory=dict)
     failures: int = 0
     calls: dict[str, ToolCall] = field(default_factory=dict)
+    cards: list[Mapping[str, Any]] = field(default_factory=list)
 
 
 class Dialog:
@@ -222,6 +226,10 @@ class Dialog:
             task.slots["count"] = min(u.count, 10)
         if u.block_reason and task.intent == understand.BLOCK:
             task.slots["reason"] = u.block_reason
+        if state.asked == ASK_CARD:
+            card = _pick_card(state.cards, u)
+            if card:
+                task.slots["card_last_four"] = card
         if u.location and task.intent == understand.BRANCH:
             task.slots["location"] = u.location
         if task.intent == understand.LOAN:
@@ -281,7 +289,10 @@ class Dialog:
             intro = "" if reasked else _sympathy(task)
             return self._ask(state, ASK_CONFIRM, f"{intro}{CONFIRM[task.intent]}")
         if task.intent == understand.BLOCK:
-            return self._call(state, tool, {"reason": slots.get("reason") or "other", "confirmed": True})
+            arguments = {"reason": slots.get("reason") or "other", "confirmed": True}
+            return self._call(state, tool, {**arguments, **_card_slot(slots)})
+        if task.intent == understand.UNBLOCK:
+            return self._call(state, tool, {"confirmed": True, **_card_slot(slots)})
         if task.intent == understand.AGENT:
             return self._call(state, tool, {"reason": slots.get("reason", "caller asked for an agent")})
         if task.intent == understand.GOODBYE:
@@ -305,19 +316,38 @@ class Dialog:
         arguments = _object(call.arguments_json) if call else {}
         result = _object(message.content) or {"message": message.content}
         if name == VERIFY:
-            return self._on_verified(state, bool(result.get("verified")) and replies.failure(result) is None)
+            return self._on_verified(state, result)
         task = state.task
-        if task is not None and TOOL_FOR.get(task.intent) == name:
-            state.task = None
         error = replies.failure(result)
+        if task is not None and TOOL_FOR.get(task.intent) == name:
+            if error is not None and error.rstrip().endswith("?"):
+                return self._on_tool_question(state, task, error, result)
+            state.task = None
         if error is not None:
-            text = f"Sorry, I couldn't complete that: {error}. {replies.ANYTHING_ELSE}"
-            return self._ask(state, ASK_ANYTHING_ELSE, text)
+            text = f"{error} " if error.rstrip()[-1:] in (".", "!") else f"Sorry, I couldn't complete that: {error}. "
+            return self._ask(state, ASK_ANYTHING_ELSE, text + replies.ANYTHING_ELSE)
         text = replies.phrase(name, arguments, result)
         ends = name in ("end_call", "transfer_to_agent")
         return self._ask(state, None if ends else ASK_ANYTHING_ELSE, text)
 
-    def _on_verified(self, state: State, verified: bool) -> Action:
+    def _on_tool_question(self, state: State, task: Task, question: str, result: Mapping[str, Any]) -> Action:
+        """The tool asks something back ("which card?", "what amount?"): ask the caller, keep the task.
+
+        A ``field`` in the result names the argument to ask for again; ``cards`` lists the cards
+        to choose from, by kind and last four digits.
+        """
+        slot = str(result.get("field") or "")
+        task.slots.pop(slot, None)
+        cards = result.get("cards")
+        state.cards = [c for c in cards if isinstance(c, Mapping)] if isinstance(cards, list) else []
+        return self._ask(state, ASK_CARD if state.cards else SLOT_QUESTIONS.get(slot, ASK_TOOL), question)
+
+    def _on_verified(self, state: State, result: Mapping[str, Any]) -> Action:
+        verified = bool(result.get("verified")) and replies.failure(result) is None
+        if result.get("locked"):
+            state.task = None
+            message = str(result.get("message") or "I'm sorry, I couldn't verify your identity.")
+            return self._ask(state, ASK_ANYTHING_ELSE, f"{message} {replies.ANYTHING_ELSE}")
         if verified:
             state.verified = True
             state.failures = 0
@@ -350,6 +380,22 @@ class Dialog:
 
     def _greeting(self) -> Action:
         return Say(f"Hello, thanks for calling. {self._capabilities()} How can I help you today?")
+
+
+def _card_slot(slots: Mapping[str, Any]) -> dict[str, Any]:
+    return {"card_last_four": slots["card_last_four"]} if "card_last_four" in slots else {}
+
+
+def _pick_card(cards: list[Mapping[str, Any]], u: Utterance) -> str | None:
+    """The card the caller chose among ``cards``: by its last four digits or by its kind ("the debit one")."""
+    endings = [str(c.get("card_last_four", "")) for c in cards]
+    if len(u.digits) >= 4 and u.digits[-4:] in endings:
+        return u.digits[-4:]
+    for card, ending in zip(cards, endings, strict=True):
+        kind = str(card.get("kind", "")).replace("_", " ").lower()
+        if kind and (kind in u.text or kind.split()[0] in u.text.split()):
+            return ending
+    return None
 
 
 def _sympathy(task: Task) -> str:

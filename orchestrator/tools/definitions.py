@@ -5,13 +5,21 @@ Schema object, the shape OpenAI-compatible servers (vLLM) take and ``ToolDefinit
 (``parameters_json_schema`` is ``json.dumps(parameters)``). The tools run in the orchestrator;
 llm_svc's engines only see them in requests. Each description ends with the result the tool
 returns, as a JSON object text in the ROLE_TOOL message; a failed call returns
-``{"error": "<message>"}`` instead.
+``{"error": "<message the bot can say>"}`` instead. An error that is a question ("Which card
+should I block: your debit card or your credit card?") may add ``field`` (the argument to ask
+for again) or ``cards`` (``[{"kind", "card_last_four"}]`` to choose from).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+_CARD_LAST_FOUR = {
+    "type": "string",
+    "pattern": "^[0-9]{4}$",
+    "description": "Last four digits of the card to act on, when the caller has several and said which; "
+    "otherwise omit it (the tool asks which card when it needs to).",
+}
 _CONFIRMED = {
     "type": "boolean",
     "description": "True only after the caller explicitly said yes to this action in the conversation. "
@@ -113,6 +121,7 @@ TOOLS: tuple[dict[str, Any], ...] = (
             "type": "object",
             "properties": {
                 "reason": {"type": "string", "enum": ["lost", "stolen", "damaged", "suspected_fraud", "other"]},
+                "card_last_four": _CARD_LAST_FOUR,
                 "confirmed": _CONFIRMED,
             },
             "required": ["reason", "confirmed"],
@@ -125,7 +134,7 @@ TOOLS: tuple[dict[str, Any], ...] = (
         'caller first. Returns {"unblocked": true, "card_last_four": "4321"}.',
         "parameters": {
             "type": "object",
-            "properties": {"confirmed": _CONFIRMED},
+            "properties": {"card_last_four": _CARD_LAST_FOUR, "confirmed": _CONFIRMED},
             "required": ["confirmed"],
             "additionalProperties": False,
         },

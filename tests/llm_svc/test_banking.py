@@ -230,6 +230,50 @@ async def test_block_and_unblock_are_never_confused(
     assert ("unblocked" in answer) == (tool == "unblock_card")
 
 
+async def test_which_card_question_from_the_tool_is_asked_and_answered(running: Running) -> None:
+    call = Conversation(running)
+    await call.say("i lost my card")
+    await call.say("january fifth nineteen eighty five")
+    await call.result(await call.say("one two three four"))
+    got = await call.say("yes")
+    assert called(got) == ("block_card", {"reason": "lost", "confirmed": True})
+    question = {
+        "error": "Which card should I block: your debit card or your credit card?",
+        "needs_card": True,
+        "cards": [
+            {"kind": "debit", "card_last_four": "1111", "status": "active"},
+            {"kind": "credit", "card_last_four": "2222", "status": "active"},
+        ],
+    }
+    assert said(await call.result(got, question)) == question["error"]
+    got = await call.say("the credit one")
+    assert called(got) == ("block_card", {"reason": "lost", "card_last_four": "2222", "confirmed": True})
+
+
+async def test_a_tool_asking_for_an_argument_again_gets_the_next_answer(running: Running) -> None:
+    call = Conversation(running)
+    got = await call.say("a loan of ten million dollars over five years at six percent")
+    assert called(got)[1]["principal"] == 10_000_000
+    ask = {
+        "error": "I can quote loans from $1,000 to $5,000,000. What amount did you have in mind?",
+        "field": "principal",
+    }
+    assert said(await call.result(got, ask)) == ask["error"]
+    got = await call.say("fifty thousand")
+    assert called(got) == ("loan_payment", {"principal": 50000, "annual_rate_percent": 6, "term_months": 60})
+
+
+async def test_a_locked_verification_ends_the_task(running: Running) -> None:
+    call = Conversation(running)
+    await call.say("what's my balance")
+    await call.say("january fifth nineteen eighty five")
+    got = await call.say("one two three four")
+    locked = {"verified": False, "locked": True, "message": "For your security, verification is locked for now."}
+    answer = said(await call.result(got, locked))
+    assert answer.startswith("For your security, verification is locked for now.")
+    assert "anything else" in answer
+
+
 async def test_a_no_at_confirmation_blocks_nothing(running: Running) -> None:
     call = Conversation(running)
     await call.say("block my card")
