@@ -16,6 +16,7 @@ leave one free for finals).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -252,8 +253,12 @@ class FasterWhisperEngine:
             speculative_ms=s.speculative_ms,
         )
         self._recognizer = SegmentedRecognizer(self, vad, self._vad_bridge, options)
-        tone = 0.1 * np.sin(np.arange(SAMPLE_RATE, dtype=np.float32) * (2 * np.pi * 220 / SAMPLE_RATE))
-        await self.decode(tone.astype(np.float32), words=True, final=True, hints=(), language=self.languages[0])
+        tone = (0.1 * np.sin(np.arange(SAMPLE_RATE) * (2 * np.pi * 220 / SAMPLE_RATE))).astype(np.float32)
+        # One warm-up decode per worker, at once, so every model replica has run before SERVING.
+        warm_ups = [
+            self.decode(tone, words=True, final=True, hints=(), language=self.languages[0]) for _ in range(s.workers)
+        ]
+        await asyncio.gather(*warm_ups)
 
     def _load(self) -> WhisperDecoder:
         from faster_whisper import WhisperModel

@@ -129,8 +129,14 @@ async def test_streams_beyond_the_stream_limit_are_refused(make_stt) -> None:  #
     stt = await make_stt(max_streams=1)
     call = stt.stub.StreamingRecognize(timeout=60)
     await call.write(GOOD)
-    await call.write(audio_message(pcm16(0.1)))
+    fmt = audio.PcmFormat(audio.LINEAR16, 16000)
+    samples = np.concatenate([speech.silence(0.3), speech.speak(speech.BANKING[6][0])])
+    for request in speech.audio_requests(speech.to_wire(samples, 16000), fmt):
+        await call.write(request)
+    first = await call.read()  # SPEECH_STARTED: the stream is certainly being served
+    assert first.speech_event.type == pb.SPEECH_EVENT_TYPE_SPEECH_STARTED
     await expect_error(stt, [GOOD], EXHAUSTED, "stream limit (1 streams")
     await call.done_writing()
-    assert await call.read() is grpc.aio.EOF
+    while await call.read() is not grpc.aio.EOF:
+        pass
     assert "balance" in (await good_call(stt)).lower()  # the slot is free again

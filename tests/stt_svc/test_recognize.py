@@ -217,3 +217,17 @@ async def test_phrase_hints_and_language_are_accepted(stt: Running) -> None:
     )
     (final,) = finals(responses)
     assert "loan" in final.transcript.lower()
+
+
+async def test_a_stalled_stream_does_not_hold_up_another(stt: Running) -> None:
+    """One caller sends speech, then neither reads nor closes; another call is served meanwhile."""
+    fmt = audio.PcmFormat(audio.LINEAR16, 16000)
+    stalled = stt.stub.StreamingRecognize(timeout=CALL_TIMEOUT_S)
+    await stalled.write(speech.config_request(16000, interim=True))
+    for request in speech.audio_requests(speech.to_wire(conversation([speech.BANKING[0][0]]), 16000), fmt):
+        await stalled.write(request)
+    assert (await stalled.read()).speech_event.type == STARTED  # it is being served; now it stops reading
+    responses = await transcribe(stt, conversation([speech.BANKING[8][0]]), 16000)
+    (final,) = finals(responses)
+    assert "balance" in final.transcript.lower()
+    stalled.cancel()
