@@ -84,7 +84,8 @@ def _loan(arguments: Mapping[str, Any], result: Result) -> str:
         )
     if result.get("total_interest") is not None:
         text += f", with {money(result['total_interest'])} in total interest"
-    return f"{text}. {ANYTHING_ELSE}"
+    disclosure = f" {result['disclosure']}" if result.get("disclosure") else ""
+    return f"{text}.{disclosure} {ANYTHING_ELSE}"
 
 
 def _balance(arguments: Mapping[str, Any], result: Result) -> str:
