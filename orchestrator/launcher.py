@@ -64,22 +64,41 @@ class LocalMesh:
     def start(self) -> None:
         """Launch every service with the peers' addresses in its environment."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        for info in SERVICES:
-            env.setdefault(f"{info.env_prefix}TARGET", f"127.0.0.1:{self.port_of(info)}")
-        env.update(self.env)
         for info in self.services:
-            port = self.port_of(info)
-            child_env = dict(env)
-            child_env[f"{info.env_prefix}PORT"] = str(port)
-            child_env.setdefault(f"{info.env_prefix}HOST", "127.0.0.1")
-            log_path = self.log_dir / f"{info.name}.log"
-            log_file = log_path.open("ab")
+            self.children.append(self._spawn(info))
+
+    def _spawn(self, info: ServiceInfo) -> Child:
+        env = dict(os.environ)
+        for peer in SERVICES:
+            env[f"{peer.env_prefix}TARGET"] = f"127.0.0.1:{self.port_of(peer)}"
+        env.update(self.env)
+        port = self.port_of(info)
+        env[f"{info.env_prefix}PORT"] = str(port)
+        env.setdefault(f"{info.env_prefix}HOST", "127.0.0.1")
+        log_path = self.log_dir / f"{info.name}.log"
+        with log_path.open("ab") as log_file:
             process = subprocess.Popen(
-                [sys.executable, "-m", info.package], env=child_env, stdout=log_file, stderr=subprocess.STDOUT
+                [sys.executable, "-m", info.package], env=env, stdout=log_file, stderr=subprocess.STDOUT
             )
-            log_file.close()
-            self.children.append(Child(info, port, process, log_path))
+        return Child(info, port, process, log_path)
+
+    def child(self, name: str) -> Child:
+        """The running child of service ``name``."""
+        return next(c for c in self.children if c.info.name == name)
+
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Stop one service abruptly (SIGKILL) or gracefully (SIGTERM), and wait for it to exit."""
+        child = self.child(name)
+        child.process.send_signal(sig)
+        child.process.wait(timeout=30)
+
+    def restart(self, name: str, timeout_s: float = 120.0) -> None:
+        """Start a stopped service again on its port and wait until it is SERVING."""
+        old = self.child(name)
+        if old.process.poll() is None:
+            self.kill(name)
+        self.children[self.children.index(old)] = self._spawn(old.info)
+        self.wait_serving(timeout_s)
 
     def wait_serving(self, timeout_s: float = 120.0) -> None:
         """Block until every service reports SERVING.
