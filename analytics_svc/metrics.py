@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from prometheus_client import Counter, Gauge, Histogram
@@ -130,6 +131,10 @@ class EventMetrics:
         self.active_calls = active_calls
         self._intents = LabelCap()
         self._tools = LabelCap()
+        # Children looked up once: a labels() call costs more than the increment itself.
+        self._events = {kind: EVENTS.labels(kind.value) for kind in EventKind}
+        self._latency = [TURN_LATENCY.labels(stage) for stage in LATENCY_STAGES]
+        self._turns: dict[str, Any] = {}
 
     def observe(self, events: Sequence[StoredEvent], duplicates: int = 0) -> None:
         """Account for newly stored events and for dropped duplicates."""
@@ -138,13 +143,19 @@ class EventMetrics:
         for stored in events:
             record = stored.record
             kind = record.kind
-            EVENTS.labels(kind.value).inc()
+            self._events[kind].inc()
             if kind is EventKind.TURN_COMPLETED:
-                TURNS.labels(self._intents(record.intent or "")).inc()
+                intent = record.intent or ""
+                turns = self._turns.get(intent)
+                if turns is None:
+                    turns = TURNS.labels(self._intents(intent))
+                    if len(self._turns) < 4 * MAX_LABEL_VALUES:
+                        self._turns[intent] = turns
+                turns.inc()
                 (CACHE_HITS if record.cache_hit else CACHE_MISSES).inc()
-                for stage, ms in zip(LATENCY_STAGES, record.latency_ms, strict=False):
+                for child, ms in zip(self._latency, record.latency_ms, strict=False):
                     if ms > 0:
-                        TURN_LATENCY.labels(stage).observe(ms / 1000.0)
+                        child.observe(ms / 1000.0)
             elif kind is EventKind.CALL_STARTED:
                 CALLS_STARTED.inc()
                 self.active_calls.started(record.session_id)

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analytics_svc.aggregate import build_report
 from analytics_svc.engine import EventKind, Grouping, ReportQuery
 from analytics_svc.engines.sqlite import INSERT_SQL, connect, fetch_report_events, migrate, record_row
-from analytics_svc.servicer import to_record
+from analytics_svc.servicer import to_record, to_records
 from voicebot.v1 import analytics_service_pb2 as pb
 from voicebot.v1 import analytics_service_pb2_grpc
 
@@ -151,6 +151,17 @@ async def ingest_rate(
     started = time.perf_counter()
     total = sum(await asyncio.gather(*(one(events) for events in streams)))
     return total / (time.perf_counter() - started)
+
+
+def conversion_rate(events: list[pb.Event], size: int) -> float:
+    """Events/s of validation, redaction and row building alone (what the service adds to SQLite)."""
+    copies = [
+        pb.IngestRequest(events=batch)
+        for batch in batches([pb.Event.FromString(e.SerializeToString()) for e in events], size)
+    ]
+    started = time.perf_counter()
+    rows = [record_row(record, 0) for i, request in enumerate(copies) for record in to_records(request, i, 0)]
+    return len(rows) / (time.perf_counter() - started)
 
 
 def sqlite_baseline(events: list[pb.Event], size: int, path: str) -> tuple[float, float]:
@@ -270,7 +281,7 @@ async def main() -> None:
     parser.add_argument("--ingest-events", type=int, default=20_000, help="events sent in each ingest run")
     parser.add_argument("--batch", type=int, default=100, help="events per IngestRequest")
     parser.add_argument("--streams", type=int, default=16, help="concurrent Ingest streams")
-    parser.add_argument("--rounds", type=int, default=3, help="GetReport calls per grouping (median)")
+    parser.add_argument("--rounds", type=int, default=1, help="GetReport calls per grouping (median)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -289,6 +300,7 @@ async def main() -> None:
         finally:
             server.stop()
         batched, single = sqlite_baseline(events, args.batch, str(Path(tmp) / "baseline.db"))
+        converted = conversion_rate(events, args.batch)
 
         print()
         print("| ingest | events/s | vs executemany per batch |")
@@ -297,6 +309,9 @@ async def main() -> None:
             f"| sqlite3 executemany, one transaction per {args.batch}-event batch (baseline) | {batched:,.0f} | 1.00 |"
         )
         print(f"| sqlite3 executemany, one transaction for all | {single:,.0f} | {single / batched:.2f} |")
+        print(
+            f"| validation + redaction + row building only, no SQLite | {converted:,.0f} | {converted / batched:.2f} |"
+        )
         print(f"| gRPC Ingest, 1 stream | {one_stream:,.0f} | {one_stream / batched:.2f} |")
         print(f"| gRPC Ingest, {args.streams} concurrent streams | {concurrent:,.0f} | {concurrent / batched:.2f} |")
 
