@@ -84,6 +84,8 @@ def build_report(events: pd.DataFrame, query: ReportQuery) -> Report:
     """
     events = events.reindex(columns=list(FRAME_COLUMNS))
     events = events.astype({"time_us": "int64", **dict.fromkeys(_NUMERIC_COLUMNS, "float64")})
+    # Sessions as integer codes: the merges and set tests on them are several times faster.
+    events["session_id"] = pd.factorize(events["session_id"])[0]
     parts = _split(events)
     total_parts = {name: frame.assign(key="total") for name, frame in parts.items()}
     total = _aggregate(total_parts).get("total", ReportRow("total"))
