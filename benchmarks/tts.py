@@ -4,9 +4,12 @@ For each engine the same loaded model is measured two ways in one run:
 
 - ``direct``: the baseline, the engine's ``run_tts`` called in-process on the normalised sentence
   (no gRPC, no segmenter, no resampling or chunking);
-- ``gRPC``: a client streaming to ``tts_svc`` on loopback (``MeshServer`` with every interceptor).
+- ``gRPC``: a client streaming to ``tts_svc`` on loopback (``MeshServer`` with every interceptor),
+  once speaking whole sentences (``first_clause_alone`` off: the service's own overhead) and once
+  as configured (by default a long sentence's first clause is synthesised on its own).
   Each sentence is sent as two deltas; the clock starts when the delta that completes the
   sentence (``". "``) is written and stops when the first audio chunk of that sentence arrives.
+  Half of the sentences open with a short clause ("Sure, ..."), as a bot's replies often do.
 
 Real-time factor is compute (or, over gRPC, sentence-complete to last chunk) over audio
 duration. "Streams in real time" is the largest number of concurrent streams (1, 2, 4, ...)
@@ -44,18 +47,18 @@ from voicebot.v1 import tts_service_pb2, tts_service_pb2_grpc
 Request = tts_service_pb2.StreamingSynthesizeRequest
 
 SENTENCES = [
-    "Your current balance is $1,234.56.",
+    "Sure, your current balance is $1,234.56.",
     "Your next payment of $350 is due on March 15.",
-    "The interest rate on your savings account is 4.5%.",
+    "Okay, the interest rate on your savings account is 4.5%.",
     "Would you like to hear your recent transactions?",
-    "I can help you apply for a personal loan today.",
+    "Yes, I can help you apply for a personal loan today.",
     "Your card ending in 4321 has been locked.",
-    "A transfer of $2,500 was sent on the 3rd of June.",
+    "Thanks for waiting, a transfer of $2,500 was sent on the 3rd of June.",
     "Is there anything else I can help you with?",
     "Our branches open at 9 a.m. on weekdays.",
-    "Thank you for banking with us.",
-    "Your mortgage statement is ready to view online.",
+    "Of course, your mortgage statement is ready to view online.",
     "The minimum payment on your credit card is $25.",
+    "Thank you for banking with us.",
 ]
 UNDERRUN_TOLERANCE_S = 0.02
 
@@ -101,26 +104,30 @@ async def direct_stream_in_real_time(engine: TtsEngine, voice: str, sentences: S
 # --- gRPC: the whole service ---------------------------------------------------------------------
 
 
-async def latency(
-    engine: TtsEngine, voice: str, stub: tts_service_pb2_grpc.TtsServiceStub, sentences: Sequence[str]
-) -> tuple[Result, Result]:
-    """First audio and real-time factor, direct and over gRPC, alternating which goes first."""
-    direct, remote = Result(), Result()
+async def latency(app: TtsApp, stub: tts_service_pb2_grpc.TtsServiceStub, sentences: Sequence[str]) -> list[Result]:
+    """First audio and real-time factor: direct, gRPC speaking whole sentences, gRPC as configured.
+
+    The three are interleaved sentence by sentence (rotating which goes first), so that the
+    noise of a shared machine falls on all of them alike.
+    """
+    engine, voice = app.engine, app.engine.voices[0].name
+    direct, whole, remote = Result(), Result(), Result()
     call = stub.StreamingSynthesize(timeout=600)
     await call.write(Request(config=tts_service_pb2.SynthesisConfig()))
 
-    async def over_grpc(sentence: str) -> None:
+    async def over_grpc(sentence: str, result: Result, first_clause_alone: bool) -> None:
+        app.synthesizer.first_clause_alone = first_clause_alone
         await call.write(Request(text=sentence[:-1]))
         await asyncio.sleep(0.05)
         started = time.perf_counter()
         await call.write(Request(text=sentence[-1] + " "))
         response = await call.read()
-        remote.first_audio_s.append(time.perf_counter() - started)
-        remote.audio_s += response.duration_ms / 1000
+        result.first_audio_s.append(time.perf_counter() - started)
+        result.audio_s += response.duration_ms / 1000
         while not response.segment_end:
             response = await call.read()
-            remote.audio_s += response.duration_ms / 1000
-        remote.work_s += time.perf_counter() - started
+            result.audio_s += response.duration_ms / 1000
+        result.work_s += time.perf_counter() - started
 
     async def in_process(sentence: str) -> None:
         first, total, arrivals = await direct_sentence(engine, voice, sentence)
@@ -128,13 +135,20 @@ async def latency(
         direct.work_s += total
         direct.audio_s += sum(a for _, a in arrivals)
 
+    configured = app.settings.first_clause_alone
+    paths = [
+        in_process,
+        lambda s: over_grpc(s, whole, False),
+        lambda s: over_grpc(s, remote, configured),
+    ]
     for i, sentence in enumerate(sentences):
-        for measure in (in_process, over_grpc) if i % 2 == 0 else (over_grpc, in_process):
-            await measure(sentence)
+        for k in range(3):
+            await paths[(i + k) % 3](sentence)
+    app.synthesizer.first_clause_alone = configured
     await call.done_writing()
     while await call.read() != grpc.aio.EOF:
         pass
-    return direct, remote
+    return [direct, whole, remote]
 
 
 async def grpc_stream_in_real_time(stub: tts_service_pb2_grpc.TtsServiceStub, sentences: Sequence[str]) -> bool:
@@ -183,12 +197,19 @@ async def bench_engine(engine_name: str, n_sentences: int, stream_sentences: int
         sentences = (SENTENCES * 4)[:n_sentences]
         streamed = sentences[:stream_sentences]
         await direct_sentence(app.engine, voice.name, sentences[0])  # one more warm-up
-        direct, remote = await latency(app.engine, voice.name, stub, sentences)
+        direct, whole, remote = await latency(app, stub, sentences)
         direct.streams = await max_streams(lambda: direct_stream_in_real_time(app.engine, voice.name, streamed), levels)
         remote.streams = await max_streams(lambda: grpc_stream_in_real_time(stub, streamed), levels)
+        app.synthesizer.first_clause_alone = False
+        whole.streams = await max_streams(lambda: grpc_stream_in_real_time(stub, streamed), levels)
+        app.synthesizer.first_clause_alone = app.settings.first_clause_alone
         await channel.close()
     rows = []
-    for path, r in (("direct", direct), ("gRPC", remote)):
+    for path, r in (
+        ("direct (baseline)", direct),
+        ("gRPC, whole sentences", whole),
+        ("gRPC, first clause alone (default)", remote),
+    ):
         p50 = statistics.median(r.first_audio_s) * 1000
         p90 = percentile(r.first_audio_s, 0.9) * 1000
         ratio = statistics.median(r.first_audio_s) / statistics.median(direct.first_audio_s)

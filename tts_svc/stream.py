@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,14 +139,15 @@ class Synthesizer:
             spoken = normalize(text)
             if not speakable(spoken):
                 continue
-            async for chunk in self._segment(config, segment_id, text, spoken):
-                await out.put(chunk)
+            async with contextlib.aclosing(self._segment(config, segment_id, text, spoken)) as chunks:
+                async for chunk in chunks:
+                    await out.put(chunk)
             segment_id += 1
         await out.put(_END)
 
     async def _segment(
         self, config: StreamConfig, segment_id: int, text: str, spoken: str
-    ) -> AsyncIterator[AudioChunk]:
+    ) -> AsyncGenerator[AudioChunk, None]:
         """Speak one segment as chunks; the last one has ``segment_end`` set."""
         chunker = _Chunker(config, segment_id, text)
         resampler: Resampler | None = None
