@@ -143,6 +143,11 @@ def dial(target: str, options: DialOptions | None = None) -> grpc.aio.Channel:
         ("grpc.keepalive_time_ms", 20_000),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
+        # gRPC's default reconnect backoff grows to 2 minutes; a restarted peer in the mesh is back
+        # in seconds, and calls fail fast (the bot apologises) until the channel reconnects.
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 2000),
     ]
     kinds = (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)
     interceptors = [kind(options.token, options.default_timeout_s) for kind in kinds]

@@ -307,33 +307,43 @@ class Call:
             yield stt_service_pb2.StreamingRecognizeRequest(audio=chunk)
 
     async def _listen(self) -> None:
-        """Keep a recognition stream open for the whole call, reconnecting when it breaks."""
+        """Keep a recognition stream open for the whole call, reconnecting when it breaks.
+
+        An outage is reported once (an ERROR event, and the apology when the bot is silent); the
+        reconnection attempts that follow stay quiet until recognition answers again.
+        """
         backoff = 0.2
+        outage = False
         while not self.ended.is_set():
             # A new stream's offsets start at 0 with the first chunk it is sent.
             self.stt_base_ms = self.audio_sent_ms
             remaining = max(1.0, self.rt.settings.max_call_s - (time.monotonic() - self.started_at))
             try:
                 async for reply in self.rt.deps.stt.StreamingRecognize(self._stt_requests(), timeout=remaining):
+                    outage, backoff = False, 0.2
                     await self._heard(reply)
-                    backoff = 0.2
                 return
             except grpc.aio.AioRpcError as exc:
                 if self.ended.is_set():
                     return
                 log.warning("stt stream failed: %s %s", exc.code().name, exc.details())
-                await self.event(
-                    pb.CALL_EVENT_TYPE_ERROR, code=exc.code().name, service="stt", detail="speech recognition failed"
-                )
-                self.analytics(
-                    call_error=analytics_pb.CallError(
-                        service="stt", code=exc.code().name, message=redact(exc.details() or ""), recovered=True
-                    )
-                )
-                if not self._bot_speaking():
-                    await self._say_fixed(APOLOGY)
+                if not outage:
+                    outage = True
+                    await self._stt_outage(exc)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, 2.0)
+
+    async def _stt_outage(self, exc: grpc.aio.AioRpcError) -> None:
+        await self.event(
+            pb.CALL_EVENT_TYPE_ERROR, code=exc.code().name, service="stt", detail="speech recognition failed"
+        )
+        self.analytics(
+            call_error=analytics_pb.CallError(
+                service="stt", code=exc.code().name, message=redact(exc.details() or ""), recovered=True
+            )
+        )
+        if not self._bot_speaking():
+            await self._say_fixed(APOLOGY)
 
     def _wall_time_of(self, offset_ms: float) -> float:
         for end_ms, at in self.offsets:

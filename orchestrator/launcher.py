@@ -97,18 +97,19 @@ class LocalMesh:
         old = self.child(name)
         if old.process.poll() is None:
             self.kill(name)
-        self.children[self.children.index(old)] = self._spawn(old.info)
-        self.wait_serving(timeout_s)
+        fresh = self._spawn(old.info)
+        self.children[self.children.index(old)] = fresh
+        self.wait_serving(timeout_s, only=[fresh])
 
-    def wait_serving(self, timeout_s: float = 120.0) -> None:
-        """Block until every service reports SERVING.
+    def wait_serving(self, timeout_s: float = 120.0, only: Sequence[Child] | None = None) -> None:
+        """Block until every service (or those in ``only``) reports SERVING.
 
         Raises:
             RuntimeError: a service exited or stayed unhealthy past ``timeout_s``; the
                 message names it and the tail of its log.
         """
         deadline = time.monotonic() + timeout_s
-        pending = list(self.children)
+        pending = list(self.children if only is None else only)
         while pending:
             for child in list(pending):
                 if child.process.poll() is not None:

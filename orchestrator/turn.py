@@ -166,9 +166,9 @@ class Turn:
             pb.CALL_EVENT_TYPE_ERROR, code=exc.code().name, service=service, detail=f"{service} failed; apologised"
         )
         clip = self.ctx.prompts.get(APOLOGY)
-        if not self.result.answer:
-            self.result.answer = APOLOGY
-            await self.ctx.emit(pb.ConverseResponse(turn_index=self.index, bot_text=pb.BotText(delta=APOLOGY)))
+        apology = (" " if self.result.answer else "") + APOLOGY
+        self.result.answer += apology
+        await self.ctx.emit(pb.ConverseResponse(turn_index=self.index, bot_text=pb.BotText(delta=apology)))
         if clip is not None:
             await self.speaker.play(clip)
         self.result.failed_service = service
