@@ -14,7 +14,8 @@ query has the same :func:`signature`:
 The signature is part of the index partition key, so an incompatible entry is never even a
 candidate. :func:`refusal` says why an answer (or query) must not be stored: card numbers
 (Luhn-valid digit runs), account and IBAN numbers, masked card endings, balances and amounts
-tied to "your"/"you have", e-mail addresses, phone numbers, social security numbers, and
+tied to "your"/"you have", e-mail addresses, phone numbers, social security numbers,
+answers that confirm an action on the caller's account ("your card has been blocked"), and
 metadata ``cacheable=false``.
 """
 
@@ -26,6 +27,20 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+
+from mesh.pii import luhn_valid
+
+__all__ = [
+    "Signature",
+    "action_done",
+    "luhn_valid",
+    "normalize",
+    "numbers",
+    "personal_data",
+    "polarity",
+    "refusal",
+    "signature",
+]
 
 # --- normalisation ------------------------------------------------------------------------
 
@@ -413,17 +428,31 @@ _YOU_HAVE = re.compile(
 )
 
 
-def luhn_valid(digits: str) -> bool:
-    """True when ``digits`` passes the Luhn check that payment card numbers carry."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
+_ACTION_VERBS = (
+    r"(?:blocked|unblocked|frozen|unfrozen|froze|unfroze|sent|transferred|cancell?ed|canceled|paid|moved|scheduled|"
+    r"set up|opened|closed|ordered|activated|deactivated|updated|changed|increased|decreased|raised|lowered|reset|"
+    r"disputed|refunded|locked|unlocked|requested|submitted|added|removed|reported|replaced|credited|debited|"
+    r"approved|declined|renewed|applied)"
+)
+# A confirmation of something done to this caller's account: right for them, wrong for anyone else.
+_ACTION_DONE = re.compile(
+    rf"\b(?:i|we)(?:'ve| have| just| now| already)*\s+(?:\w+\s+){{0,2}}?{_ACTION_VERBS}\b"
+    rf"|\byour\s+(?:[\w-]+\s+){{0,3}}?(?:has|have|was|were|is now|are now)\s+(?:been\s+|now\s+|successfully\s+)*"
+    rf"{_ACTION_VERBS}\b",
+    re.IGNORECASE,
+)
+
+
+_CONDITIONAL = re.compile(r"\b(?:if|when|whenever|once|after|until|unless|before)\b[^.!?;]*$", re.IGNORECASE)
+
+
+def action_done(text: str) -> bool:
+    """True when ``text`` confirms an action done to the caller's account ("your card has been blocked").
+
+    Conditions ("if your payment was declined, ...") describe a rule, not this caller, and pass.
+    Only answers are checked: questions say "I" all the time ("how do I reset my PIN?").
+    """
+    return any(not _CONDITIONAL.search(text[: m.start()]) for m in _ACTION_DONE.finditer(text))
 
 
 def _contact_allowed(value: str, allowed: Iterable[str]) -> bool:
@@ -498,6 +527,8 @@ def refusal(query: str, answer: str, metadata: Mapping[str, str], allowed_contac
     found = personal_data(answer, allowed)
     if found is not None:
         return f"answer holds {found}"
+    if action_done(answer):
+        return "answer confirms an action on the customer's account"
     found = personal_data(query, allowed)
     if found is not None:
         return f"query holds {found}"

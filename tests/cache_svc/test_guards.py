@@ -155,6 +155,39 @@ def test_general_answers_pass(text: str) -> None:
     assert guards.personal_data(text) is None
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "I've blocked your card.",
+        "Your card has been blocked.",
+        "Done: we have sent the money.",
+        "Your transfer was scheduled for Monday.",
+        "Your card is now unblocked.",
+    ],
+)
+def test_confirmations_of_actions_are_not_cached(answer: str) -> None:
+    assert guards.action_done(answer)
+    assert guards.refusal("Block my card", answer, {}) == "answer confirms an action on the customer's account"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Block your card in the app under Cards.",
+        "If your payment was declined, check your limit.",
+        "Once your card has been blocked, we send a new one.",
+        "I can help you block your card.",
+        "We block cards at once when you report them.",
+    ],
+)
+def test_general_instructions_are_not_confirmations(answer: str) -> None:
+    assert not guards.action_done(answer)
+
+
+def test_questions_may_say_what_i_did() -> None:
+    assert guards.refusal("I have reset my PIN, now what?", "Use the new PIN at your next payment.", {}) is None
+
+
 def test_luhn() -> None:
     assert guards.luhn_valid("4111111111111111")
     assert guards.luhn_valid("79927398713")
