@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from mesh.pii import contains_pii, redact
 from orchestrator.prompts import APOLOGY, GOODBYE, TRANSFER, PromptCache
@@ -25,6 +27,7 @@ from voicebot.v1 import cache_service_pb2, cache_service_pb2_grpc, llm_service_p
 from voicebot.v1 import orchestrator_service_pb2 as pb
 
 log = logging.getLogger("orchestrator.turn")
+_TRACER = trace.get_tracer("voicebot.orchestrator")
 
 NO_ACTION = "none"
 TRANSFER_ACTION = "transfer"
@@ -136,7 +139,23 @@ class Turn:
         await self.speaker.say(delta)
 
     async def run(self) -> TurnResult:
-        """Answer the caller's text; returns how it went (also when a dependency failed)."""
+        """Answer the caller's text; returns how it went (also when a dependency failed).
+
+        Each turn is one trace: a root span linked to the call's span, under which every cache,
+        model and synthesis call of the turn runs (their servers continue the trace).
+        """
+        call_span = trace.get_current_span().get_span_context()
+        attributes = {"voicebot.session_id": self.ctx.session.session_id, "voicebot.turn_index": self.index}
+        with _TRACER.start_as_current_span(
+            "turn", context=otel_context.Context(), links=[trace.Link(call_span)], attributes=attributes
+        ) as span:
+            span.add_event("final transcript", {"stt_compute_ms": self.given.stt_compute_ms})
+            result = await self._run()
+            span.set_attribute("voicebot.intent", result.intent)
+            span.set_attribute("voicebot.cache_hit", result.cache_hit)
+            return result
+
+    async def _run(self) -> TurnResult:
         await self._event(pb.CALL_EVENT_TYPE_TURN_STARTED)
         text = redact(self.given.text)
         previous_asked = bool(self.ctx.session.messages) and _is_question(
