@@ -10,6 +10,8 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
+from cache_svc.cache import now_ms
+from cache_svc.engine import Entry, Scope
 from tests.cache_svc.conftest import RunningCache, StartCache, scope
 from tests.conftest import RedisServer
 from voicebot.v1 import cache_service_pb2 as pb
@@ -205,3 +207,25 @@ async def test_a_hung_redis_times_out_as_unavailable(start_replica: StartCache, 
         assert await hits(cache, HOURS_Q)
     finally:
         await blocker.aclose()
+
+
+async def test_entries_of_another_embedder_are_re_embedded(start_replica: StartCache) -> None:
+    cache = await start_replica()
+    now = now_ms()
+    foreign = Entry(
+        "foreign-entry",
+        HOURS_Q,
+        HOURS_A,
+        Scope("bank", "en-US", "faq"),
+        {},
+        now,
+        now,
+        now + 3_600_000,
+        vector=b"\x00" * 16,
+        embedder="some-other-model",
+    )
+    await cache.app.cache.storage.put([foreign])  # as a replica running another embedder would
+    await cache.app.cache.reconcile()
+    hit = await cache.lookup("what are your opening hours")
+    assert hit.entry_id == "foreign-entry"
+    assert hit.similarity == pytest.approx(1.0, abs=1e-4)

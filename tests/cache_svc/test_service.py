@@ -369,3 +369,25 @@ def test_threshold_setting_parses_empty_as_embedder_default() -> None:
     assert CacheSettings.from_env({"VOICEBOT_CACHE_THRESHOLD": "0.8"}).threshold == 0.8
     settings = CacheSettings.from_env({"VOICEBOT_CACHE_ALLOWED_CONTACTS": "0800 123 456, help@bank.example"})
     assert settings.allowed_contacts == ("0800 123 456", "help@bank.example")
+
+
+async def test_hnsw_tombstones_are_rebuilt_away_while_serving(start_cache: StartCache) -> None:
+    cache = await start_cache(index_type="hnsw")
+
+    async def pairs() -> AsyncIterator[pb.WarmRequest]:
+        for i in range(120):
+            yield pb.WarmRequest(query=f"synthetic question number {i}", answer=f"answer {i}", scope=scope())
+
+    assert (await cache.stub.Warm(pairs())).created_count == 120
+    ids = [(await cache.lookup(f"synthetic question number {i}")).entry_id for i in range(120)]
+    for entry_id in ids[:60]:
+        await cache.stub.Invalidate(pb.InvalidateRequest(entry_id=entry_id))
+    index = cache.app.cache.index
+    for _ in range(200):
+        if index.tombstones() == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert index.tombstones() == 0
+    assert len(index) == 60
+    assert not (await cache.lookup("synthetic question number 3")).hit
+    assert (await cache.lookup("synthetic question number 99")).entry_id == ids[99]
