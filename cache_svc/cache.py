@@ -80,7 +80,9 @@ class SemanticCache:
             build_threads=settings.faiss_build_threads,
         )
         self.threshold = embedder.default_threshold if settings.threshold is None else settings.threshold
-        self._embed = WorkerBridge("cache-embed", settings.embed_workers, max(settings.max_pending, 1))
+        self._embed = WorkerBridge(
+            "cache-embed", settings.embed_workers, max(settings.max_pending, settings.embed_workers)
+        )
         # faiss indexes are not safe to search while another thread writes: one worker serialises them.
         self._search = WorkerBridge("cache-index", 1, max(settings.max_pending, 1))
         self._rebuild = WorkerBridge("cache-rebuild", 1, 8)
