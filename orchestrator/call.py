@@ -120,6 +120,7 @@ class Call:
         self.reported_playback: int | None = None
         self.last_input = time.monotonic()
         self.dropped_audio = 0
+        self.hung_up = False
 
     # --- output -------------------------------------------------------------------------
 
@@ -235,6 +236,7 @@ class Call:
     # --- caller input -------------------------------------------------------------------
 
     async def _read(self, requests: AsyncIterator[pb.ConverseRequest]) -> None:
+        """Read the caller's stream; on hang-up or half-close, let the turn in progress finish first."""
         try:
             async for request in requests:
                 self.last_input = time.monotonic()
@@ -242,12 +244,19 @@ class Call:
                 if kind == "audio":
                     self._audio(request.audio)
                 elif kind == "control":
+                    if request.control.WhichOneof("action") == "hang_up":
+                        self.hung_up = True
+                        break
                     await self._control(request.control)
                 elif kind == "config":
                     raise InvalidArgument("config may only be sent in the first message")
                 else:
                     raise InvalidArgument("empty ConverseRequest: set audio or control")
-            self.end("disconnected" if not self.end_reason else self.end_reason)
+            if self.turn_task is not None and not self.turn_task.done():
+                await asyncio.wait(
+                    {self.turn_task}, timeout=self.rt.settings.llm_timeout_s + self.rt.settings.tts_timeout_s
+                )
+            self.end("hangup" if self.hung_up else "disconnected")
         except MeshError as exc:
             self.error = exc
             self.end("error")
@@ -275,9 +284,7 @@ class Call:
 
     async def _control(self, control: pb.CallControl) -> None:
         kind = control.WhichOneof("action")
-        if kind == "hang_up":
-            self.end("hangup")
-        elif kind == "text":
+        if kind == "text":
             if not 1 <= len(control.text) <= 1024:
                 raise InvalidArgument("control.text must be 1-1024 characters")
             now = time.monotonic()

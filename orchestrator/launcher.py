@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -36,6 +37,17 @@ class Child:
         return f"127.0.0.1:{self.port}"
 
 
+def _port_free(port: int) -> bool:
+    """True when nothing listens on the port (SO_REUSEADDR, as gRPC binds: old connections don't count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def health_status(target: str, service: str = "", timeout_s: float = 1.0) -> int:
     """One grpc.health.v1 Check; returns the ServingStatus value, or -1 when nothing answers."""
     with grpc.insecure_channel(target) as channel:
@@ -62,7 +74,16 @@ class LocalMesh:
         return self.ports.get(info.name, info.default_port)
 
     def start(self) -> None:
-        """Launch every service with the peers' addresses in its environment."""
+        """Launch every service with the peers' addresses in its environment.
+
+        Raises:
+            RuntimeError: a port is taken (another mesh answering there would pass for this one).
+        """
+        busy = [f"{info.name} ({self.port_of(info)})" for info in self.services if not _port_free(self.port_of(info))]
+        if busy:
+            raise RuntimeError(
+                f"ports in use: {', '.join(busy)} — is a mesh already running? (`voicebot orchestrator-health`)"
+            )
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for info in self.services:
             self.children.append(self._spawn(info))

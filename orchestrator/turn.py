@@ -163,8 +163,9 @@ class Turn:
         )
         self.ctx.session.messages.append({"role": "user", "content": text})
         try:
-            # A question that answers the bot's own question depends on context: never cache it.
-            cacheable = not previous_asked and not contains_pii(self.given.text)
+            # Context-dependent turns are never cached: a reply to the bot's own question, a turn
+            # holding personal data, and anything a verified caller asks (answers may be personal).
+            cacheable = not previous_asked and not contains_pii(self.given.text) and not self.ctx.session.verified
             if not (cacheable and await self._from_cache(text)):
                 store = await self._generate(cacheable)
                 await self.speaker.finish()

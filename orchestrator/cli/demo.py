@@ -39,8 +39,8 @@ def demo(client: ClientConfig, fast: bool, out: Path, no_up: bool, timeout_s: fl
     if not no_up:
         click.echo("starting the mesh (stt, tts, llm, cache, analytics, orchestrator) ...")
         started = time.monotonic()
-        mesh.start()
         try:
+            mesh.start()
             mesh.wait_serving(timeout_s)
         except RuntimeError as exc:
             mesh.stop()

@@ -28,8 +28,8 @@ def up(check: bool, timeout_s: float) -> None:
 
     mesh = LocalMesh()
     click.echo("starting " + ", ".join(s.name for s in SERVICES) + " ...")
-    mesh.start()
     try:
+        mesh.start()
         mesh.wait_serving(timeout_s)
     except RuntimeError as exc:
         mesh.stop()
