@@ -261,8 +261,16 @@ class Turn:
                     call["id"] = call["id"] or delta.id
                     call["name"] = call["name"] or delta.name
                     call["arguments_json"] += delta.arguments_delta
-                elif kind == "end" and not self.result.latency.llm_compute_ms:
-                    self.result.latency.llm_compute_ms = reply.end.time_to_first_token_ms
+                elif kind == "end":
+                    # Engine time the caller waited for: a tool-call round's whole generation (its
+                    # arguments must be complete), then the answering round's time to first token.
+                    end = reply.end
+                    waited = (
+                        end.total_ms
+                        if end.finish_reason == llm_service_pb2.FINISH_REASON_TOOL_CALLS
+                        else end.time_to_first_token_ms
+                    )
+                    self.result.latency.llm_compute_ms += waited
             said = self.result.answer[started_text:]
             if not calls:
                 self.ctx.session.messages.append({"role": "assistant", "content": said})

@@ -256,7 +256,9 @@ class TurnLatency(_message.Message):
     stt_compute_ms: _builtins.int
     """Speech-to-text engine compute time for the final result, in milliseconds."""
     llm_compute_ms: _builtins.int
-    """Language model time to first token as it reported it, in milliseconds."""
+    """Language model time the caller waited for, as llm_svc reported it, in milliseconds: the whole
+    generation of each tool-call round plus the answering round's time to first token.
+    """
     tts_compute_ms: _builtins.int
     """Text-to-speech engine compute time for the first segment, in milliseconds."""
     cache_ms: _builtins.int
