@@ -250,7 +250,7 @@ def conv_speech_s(conv: Conversation) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 6, 8, 10])
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8, 12, 16, 20])
     parser.add_argument("--rounds", type=int, default=1, help="repeats of each concurrency level")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--cpu-threads", type=int, default=2)
