@@ -84,8 +84,16 @@ class Speaker:
             voice=self._voice, output_format=self._fmt.to_proto(), max_chunk_ms=CHUNK_MS
         )
         yield tts_service_pb2.StreamingSynthesizeRequest(config=config)
-        while (text := await self._texts.get()) is not None:
-            yield tts_service_pb2.StreamingSynthesizeRequest(text=text)
+        done = False
+        while not done:
+            pieces = [await self._texts.get()]
+            # The model sends a delta per token; whatever queued up meanwhile goes as one message.
+            while not self._texts.empty() and pieces[-1] is not None:
+                pieces.append(self._texts.get_nowait())
+            done = pieces[-1] is None
+            text = "".join(piece for piece in pieces if piece is not None)
+            if text:
+                yield tts_service_pb2.StreamingSynthesizeRequest(text=text[:4096])
         yield tts_service_pb2.StreamingSynthesizeRequest(flush=True)
 
     async def _synthesize(self) -> None:
