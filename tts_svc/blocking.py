@@ -11,6 +11,7 @@ later run, so a barged-in stream costs no more compute.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import threading
@@ -172,34 +173,43 @@ class BlockingEngine:
         )
 
     async def run_tts(self, request: SpeechRequest) -> AsyncGenerator[AudioPiece, None]:
-        """Speak one segment, a piece per inference step; closing early cancels the work."""
+        """Speak one segment; pieces arrive as the worker makes them; closing early cancels the work.
+
+        The whole segment runs in one worker call, which hands each piece to the event loop as
+        soon as it is made, so no worker round trip sits between two pieces or after the last.
+        """
         rate = self._rate(request.voice)
         token = CancelToken()
-        pieces = self._pieces(request)
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[AudioPiece | None] = asyncio.Queue()
+
+        def produce() -> None:
+            _current_token.set(token)  # the bridge runs this in a copy of the caller's context
+            started = time.perf_counter()
+            for samples in self._pieces(request):
+                if token.cancelled:
+                    raise SynthesisCancelled
+                now = time.perf_counter()
+                piece = AudioPiece(np.asarray(samples, dtype=np.float32).reshape(-1), rate, (now - started) * 1000)
+                loop.call_soon_threadsafe(pieces.put_nowait, piece)
+                started = now
+
+        # Pieces are queued from the worker before the job's completion reaches the loop, so the
+        # end marker that completion adds always comes after the last piece.
+        def finished(done: asyncio.Future[None]) -> None:
+            if not done.cancelled():
+                done.exception()  # marks it retrieved; ``job.result()`` below raises it again
+            pieces.put_nowait(None)
+
+        job = asyncio.ensure_future(self._bridge.run(produce))
+        job.add_done_callback(finished)
         try:
-            while True:
-                piece = await self._bridge.run(self._step, pieces, token, rate)
-                if piece is None:
-                    return
+            while (piece := await pieces.get()) is not None:
                 yield piece
+            job.result()
         finally:
             token.cancel()
-
-    @staticmethod
-    def _step(pieces: Iterator[np.ndarray], token: CancelToken, rate: int) -> AudioPiece | None:
-        """Make the next piece in this worker thread, under ``token``."""
-        if token.cancelled:
-            raise SynthesisCancelled
-        reset = _current_token.set(token)
-        started = time.perf_counter()
-        try:
-            samples = next(pieces, None)
-        finally:
-            _current_token.reset(reset)
-        if samples is None:
-            return None
-        compute_ms = (time.perf_counter() - started) * 1000
-        return AudioPiece(np.asarray(samples, dtype=np.float32).reshape(-1), rate, compute_ms)
+            job.cancel()
 
     def _rate(self, voice: str) -> int:
         for candidate in self._voices:
