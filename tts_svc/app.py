@@ -60,7 +60,7 @@ class TtsApp(ServicerApp):
         self.engine = build_engine(settings)
         self.engine_name = self.engine.name
         self.synthesizer = Synthesizer(
-            self.engine, settings.max_streams, first_clause_alone=settings.first_clause_alone
+            self.engine, settings.max_streams, first_clause_alone=settings.first_clause_alone, workers=settings.workers
         )
         self.servicer = TtsServicer(self.engine, self.synthesizer, settings.default_max_chunk_ms)
 

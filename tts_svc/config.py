@@ -45,7 +45,7 @@ class TtsSettings(ServiceSettings):
     first_clause_alone: bool = setting(
         True,
         "Synthesise a long sentence's first clause (to its first comma, semicolon or colon) on its own, so its "
-        "audio starts once that clause is made instead of the whole sentence.",
+        "audio starts once that clause is made instead of the whole sentence; only while streams <= WORKERS.",
     )
     default_max_chunk_ms: int = setting(
         100, "Audio chunk length when a stream's config leaves max_chunk_ms 0, 20-100 ms."

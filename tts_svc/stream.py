@@ -88,16 +88,21 @@ _END = _End()
 class Synthesizer:
     """Runs synthesis streams over one engine and enforces the per-server stream limit."""
 
-    def __init__(self, engine: TtsEngine, max_streams: int, *, first_clause_alone: bool = True) -> None:
+    def __init__(
+        self, engine: TtsEngine, max_streams: int, *, first_clause_alone: bool = True, workers: int = 1
+    ) -> None:
         """Serve at most ``max_streams`` streams at once with ``engine``.
 
         With ``first_clause_alone`` a long sentence's first clause is synthesised on its own
         (``split_first_clause``), so its audio starts after that clause is made rather than
-        after the whole sentence.
+        after the whole sentence. The rest must then be made while the clause plays, which
+        holds only while every stream has a worker: with more streams than ``workers``,
+        sentences are synthesised whole, so that playback stays free of gaps.
         """
         self.engine = engine
         self.max_streams = max_streams
         self.first_clause_alone = first_clause_alone
+        self.workers = workers
         self.active = 0
 
     async def stream(self, config: StreamConfig, events: AsyncIterator[Event]) -> AsyncIterator[AudioChunk]:
@@ -151,7 +156,8 @@ class Synthesizer:
         """Speak one segment as chunks; the last one has ``segment_end`` set."""
         chunker = _Chunker(config, segment_id, text)
         resampler: Resampler | None = None
-        parts = split_first_clause(spoken) if self.first_clause_alone else [spoken]
+        split = self.first_clause_alone and self.active <= self.workers
+        parts = split_first_clause(spoken) if split else [spoken]
         for part in parts:
             request = SpeechRequest(part, config.voice.name, config.speed)
             async with contextlib.aclosing(self.engine.run_tts(request)) as pieces:
