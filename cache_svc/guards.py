@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from mesh.number_words import CARDINALS, MONTHS, ORDINALS
 from mesh.pii import luhn_valid
 
 __all__ = [
@@ -216,24 +217,13 @@ def polarity(text: str) -> tuple[bool, frozenset[tuple[str, str]]]:
 
 # --- numbers, amounts and dates -----------------------------------------------------------
 
-_UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
-    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
-    "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
-}  # fmt: skip
-_ORDINALS = {
-    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
-    "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fifteenth": 15, "twentieth": 20,
-    "thirtieth": 30,
-}  # fmt: skip
+# "oh" is an exclamation in a free question, not a zero.
+_UNITS = {word: value for word, value in CARDINALS.items() if word != "oh"}
+_ORDINALS = ORDINALS
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000, "dozen": 12}
 _SUFFIX_SCALES = {"k": 1000, "m": 1_000_000, "mn": 1_000_000, "bn": 1_000_000_000, "b": 1_000_000_000}
-_MONTHS = {
-    "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "april": 4, "may": 5, "june": 6,
-    "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8, "september": 9, "sept": 9, "sep": 9, "october": 10,
-    "oct": 10, "november": 11, "nov": 11, "december": 12, "dec": 12,
-}  # fmt: skip
+# "apr" (the rate) and "mar" are words of their own in banking questions, not months.
+_MONTHS = {word: value for word, value in MONTHS.items() if word not in ("apr", "mar")}
 _WEEKDAYS = {
     "monday": "mon", "mondays": "mon", "tuesday": "tue", "tuesdays": "tue", "wednesday": "wed",
     "wednesdays": "wed", "thursday": "thu", "thursdays": "thu", "friday": "fri", "fridays": "fri",

@@ -26,80 +26,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-_UNITS = {
-    "zero": 0,
-    "oh": 0,
-    "o": 0,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-}
-_TEENS = {
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "thirteen": 13,
-    "fourteen": 14,
-    "fifteen": 15,
-    "sixteen": 16,
-    "seventeen": 17,
-    "eighteen": 18,
-    "nineteen": 19,
-}
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80}
-_TENS["ninety"] = 90
-_ORDINAL_UNITS = {
-    "first": 1,
-    "second": 2,
-    "third": 3,
-    "fourth": 4,
-    "fifth": 5,
-    "sixth": 6,
-    "seventh": 7,
-    "eighth": 8,
-    "ninth": 9,
-}
-_ORDINAL_TEENS = {
-    "tenth": 10,
-    "eleventh": 11,
-    "twelfth": 12,
-    "thirteenth": 13,
-    "fourteenth": 14,
-    "fifteenth": 15,
-    "sixteenth": 16,
-    "seventeenth": 17,
-    "eighteenth": 18,
-    "nineteenth": 19,
-    "twentieth": 20,
-    "thirtieth": 30,
-}
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        (
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ),
-        start=1,
-    )
-    for name in names
-}
+from mesh.number_words import MONTHS, ORDINALS, TEENS, TENS, UNITS
+
+# Recognisers write a spoken "o" for zero in digit strings ("four o two").
+_UNITS = {**UNITS, "o": 0}
+_TEENS = TEENS
+_TENS = TENS
+_ORDINAL_UNITS = {word: value for word, value in ORDINALS.items() if value < 10}
+_ORDINAL_TEENS = {word: value for word, value in ORDINALS.items() if value >= 10}
+_MONTHS = MONTHS
 _FILLER = {"the", "of", "on", "in", "born", "my", "birthday", "is", "date", "birth", "its", "it's", "dob"}
 
 _ISO = re.compile(r"(?<!\d)(\d{4}) ?[-/.] ?(\d{1,2}) ?[-/.] ?(\d{1,2})(?!\d)")
