@@ -13,7 +13,7 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # Extras per image ([project.optional-dependencies] in pyproject.toml).
-ARG ORCHESTRATOR_EXTRAS=server,cache
+ARG ORCHESTRATOR_EXTRAS=orchestrator
 ARG STT_EXTRAS=stt
 ARG TTS_EXTRAS=tts,kokoro
 ARG LLM_EXTRAS=llm

@@ -19,6 +19,8 @@ from mesh.tracing import inject_metadata, tracing_enabled
 # arrived: gRPC never replays a stream that has started, so retries cannot duplicate work.
 _SERVICE_CONFIG = json.dumps(
     {
+        # A headless Service resolves to every replica: spread calls over them, not over one.
+        "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
                 "name": [{}],

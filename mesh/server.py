@@ -146,6 +146,10 @@ class MeshServer:
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.max_pings_without_data", 0),
+            # Clients reconnect (and re-resolve, finding replicas added by an autoscaler) every
+            # 5 minutes; calls already running on the old connection get an hour to finish.
+            ("grpc.max_connection_age_ms", 300_000),
+            ("grpc.max_connection_age_grace_ms", 3_600_000),
         ]
 
     async def start(self) -> None:
