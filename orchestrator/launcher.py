@@ -48,9 +48,12 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def health_status(target: str, service: str = "", timeout_s: float = 1.0) -> int:
-    """One grpc.health.v1 Check; returns the ServingStatus value, or -1 when nothing answers."""
-    with grpc.insecure_channel(target) as channel:
+def health_status(
+    target: str, service: str = "", timeout_s: float = 1.0, credentials: grpc.ChannelCredentials | None = None
+) -> int:
+    """One grpc.health.v1 Check (over TLS with ``credentials``); the ServingStatus value, or -1 when nothing answers."""
+    channel = grpc.insecure_channel(target) if credentials is None else grpc.secure_channel(target, credentials)
+    with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)

@@ -59,13 +59,22 @@ def up(check: bool, timeout_s: float) -> None:
 @click.argument("target")
 @click.option("--service", default="", help="Health entry to check; empty checks the whole server.")
 @click.option("--timeout", "timeout_s", default=3.0, show_default=True, help="Seconds to wait for the answer.")
-def probe(target: str, service: str, timeout_s: float) -> None:
-    """Exit 0 when TARGET (host:port) reports SERVING on grpc.health.v1, else 1 (for HEALTHCHECK)."""
+@click.option("--tls-ca", "ca_file", envvar="VOICEBOT_TLS_CA_FILE", default="", help="CA bundle: probe over TLS.")
+@click.option("--tls-cert", "cert_file", envvar="VOICEBOT_TLS_CERT_FILE", default="", help="Client certificate (mTLS).")
+@click.option("--tls-key", "key_file", envvar="VOICEBOT_TLS_KEY_FILE", default="", help="Client key (mTLS).")
+def probe(target: str, service: str, timeout_s: float, ca_file: str, cert_file: str, key_file: str) -> None:
+    """Exit 0 when TARGET (host:port) reports SERVING on grpc.health.v1, else 1 (for HEALTHCHECK).
+
+    With a CA (flag or VOICEBOT_TLS_CA_FILE, as a service's own environment has it) the probe uses
+    TLS, presenting the certificate and key when given, as a mesh peer does under mutual TLS.
+    """
     from grpc_health.v1 import health_pb2
 
+    from mesh.tls import channel_credentials
     from orchestrator.launcher import health_status
 
-    status = health_status(target, service, timeout_s)
+    credentials = channel_credentials(ca_file, cert_file, key_file) if ca_file else None
+    status = health_status(target, service, timeout_s, credentials)
     if status == health_pb2.HealthCheckResponse.SERVING:
         click.echo("SERVING")
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -29,3 +30,20 @@ async def test_probe_exits_zero_when_serving_and_one_when_nothing_answers() -> N
     assert entry.exit_code == 0
     assert dead.exit_code == 1
     assert "UNREACHABLE" in dead.output
+
+
+async def test_probe_speaks_mutual_tls_with_the_services_own_certificate(tmp_path: Path) -> None:
+    from scripts.make_dev_certs import make_certs
+
+    make_certs(tmp_path)
+    files = {name: str(tmp_path / f"{name}.pem") for name in ("ca", "server", "server-key")}
+    mtls = settings(
+        tls_cert_file=files["server"], tls_key_file=files["server-key"], tls_ca_file=files["ca"], tls_client_auth=True
+    )
+    async with MeshServer(ProbeApp(), mtls) as server:
+        target = f"localhost:{server.port}"
+        tls_args = ["--tls-ca", files["ca"], "--tls-cert", files["server"], "--tls-key", files["server-key"]]
+        secure = await asyncio.to_thread(CliRunner().invoke, main, ["probe", target, *tls_args])
+        plain = await asyncio.to_thread(CliRunner().invoke, main, ["probe", target, "--timeout", "1"])
+    assert (secure.exit_code, secure.output.strip()) == (0, "SERVING")
+    assert plain.exit_code == 1
