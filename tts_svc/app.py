@@ -77,6 +77,7 @@ class TtsApp(ServicerApp):
     async def start(self, health: HealthControl) -> None:
         """Load the engine and speak a warm-up sentence; health stays NOT_SERVING until then."""
         await self.engine.start()
+        await self.synthesizer.calibrate(self.engine.voices[0])
         if self.settings.voice and self.settings.voice not in {v.name for v in self.engine.voices}:
             known = ", ".join(v.name for v in self.engine.voices)
             raise SettingsError(f"VOICEBOT_TTS_VOICE={self.settings.voice!r} is not a voice of this engine: {known}")

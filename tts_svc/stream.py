@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mesh.audio import PcmFormat, Resampler, encode, split_chunks
+from mesh.audio import LINEAR16, PcmFormat, Resampler, encode, split_chunks
 from mesh.errors import ResourceExhausted
 from tts_svc.engine import SpeechRequest, TtsEngine, Voice
 from tts_svc.normalize import normalize, speakable
@@ -30,6 +30,11 @@ MAX_BUFFER_CHARS = 16384
 MAX_QUEUED_SEGMENTS = 16
 # Chunks made but not yet sent; the speaker waits beyond, so a stalled client costs no compute.
 MAX_QUEUED_CHUNKS = 16
+# Silence both engines leave after a part (Piper's own, Kokoro's added tail), in seconds.
+PART_TAIL_S = 0.2
+# Weight of the newest part in the moving averages of the engine's pace.
+PACE_WEIGHT = 0.2
+CALIBRATION_TEXT = "Thank you for calling, how can I help you today?"
 
 
 @dataclass(frozen=True)
@@ -95,15 +100,28 @@ class Synthesizer:
 
         With ``first_clause_alone`` a long sentence's first clause is synthesised on its own
         (``split_first_clause``), so its audio starts after that clause is made rather than
-        after the whole sentence. The rest must then be made while the clause plays, which
-        holds only while every stream has a worker: with more streams than ``workers``,
-        sentences are synthesised whole, so that playback stays free of gaps.
+        after the whole sentence. The rest must then be made while the clause plays, or the
+        listener hears a gap at the comma; so a sentence is split only when every stream has a
+        worker (no more streams than ``workers``) and the engine's measured pace says the rest
+        will be ready in time.
         """
         self.engine = engine
         self.max_streams = max_streams
         self.first_clause_alone = first_clause_alone
         self.workers = workers
         self.active = 0
+        # Learnt from every part spoken (moving averages): compute over audio duration, and
+        # audio seconds per character of spoken text. Start values: Piper on two cores.
+        self.real_time_factor = 0.1
+        self.seconds_per_char = 0.065
+        self._paced = False
+
+    async def calibrate(self, voice: Voice) -> None:
+        """Measure the engine's pace on one sentence, before the first stream."""
+        chunks = self._segment(_calibration_config(voice), 0, CALIBRATION_TEXT, CALIBRATION_TEXT, split=False)
+        async with contextlib.aclosing(chunks) as made:
+            async for _ in made:
+                pass
 
     async def stream(self, config: StreamConfig, events: AsyncIterator[Event]) -> AsyncIterator[AudioChunk]:
         """Speak ``events`` as they arrive; ends after the events end and all audio is out.
@@ -150,27 +168,53 @@ class Synthesizer:
             segment_id += 1
         await out.put(_END)
 
+    def _parts(self, spoken: str, speed: float) -> list[str]:
+        """The sentence whole, or its first clause and the rest when the rest will be ready in time."""
+        if not self.first_clause_alone or self.active > self.workers:
+            return [spoken]
+        parts = split_first_clause(spoken)
+        if len(parts) == 1:
+            return parts
+        head, rest = parts
+        head_plays_s = len(head) * self.seconds_per_char / speed + PART_TAIL_S
+        rest_made_s = self.real_time_factor * len(rest) * self.seconds_per_char / speed
+        return parts if rest_made_s <= head_plays_s else [spoken]
+
+    def _learn(self, chars: int, audio_s: float, compute_ms: float, speed: float) -> None:
+        if audio_s <= 0 or chars <= 0:
+            return
+        weight = PACE_WEIGHT if self._paced else 1.0
+        self._paced = True
+        self.real_time_factor += weight * (compute_ms / 1000 / audio_s - self.real_time_factor)
+        self.seconds_per_char += weight * (audio_s * speed / chars - self.seconds_per_char)
+
     async def _segment(
-        self, config: StreamConfig, segment_id: int, text: str, spoken: str
+        self, config: StreamConfig, segment_id: int, text: str, spoken: str, *, split: bool = True
     ) -> AsyncGenerator[AudioChunk, None]:
         """Speak one segment as chunks; the last one has ``segment_end`` set."""
         chunker = _Chunker(config, segment_id, text)
         resampler: Resampler | None = None
-        split = self.first_clause_alone and self.active <= self.workers
-        parts = split_first_clause(spoken) if split else [spoken]
-        for part in parts:
+        for part in self._parts(spoken, config.speed) if split else [spoken]:
             request = SpeechRequest(part, config.voice.name, config.speed)
+            audio_s = compute_ms = 0.0
             async with contextlib.aclosing(self.engine.run_tts(request)) as pieces:
                 async for piece in pieces:
                     if resampler is None:
                         resampler = Resampler(piece.sample_rate_hertz, config.output.sample_rate_hertz)
                         chunker.compute_ms = round(piece.compute_ms)
+                    audio_s += len(piece.samples) / piece.sample_rate_hertz
+                    compute_ms += piece.compute_ms
                     for chunk in chunker.add(resampler.process(piece.samples)):
                         yield chunk
+            self._learn(len(part), audio_s, compute_ms, config.speed)
         if resampler is not None:
             for chunk in chunker.add(resampler.flush()):
                 yield chunk
         yield chunker.finish()
+
+
+def _calibration_config(voice: Voice) -> StreamConfig:
+    return StreamConfig(voice, PcmFormat(LINEAR16, voice.sample_rate_hertz), 1.0, 100)
 
 
 async def _read(events: AsyncIterator[Event], segments: asyncio.Queue[str | _End]) -> None:

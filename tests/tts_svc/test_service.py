@@ -10,7 +10,8 @@ import pytest
 
 from mesh.audio import LINEAR16, MULAW
 from tests.tts_svc.conftest import Config, Request, TtsServer, audio_of, linear16, mulaw, synthesize
-from tts_svc.stream import MAX_BUFFER_CHARS, MAX_TEXT_CHARS
+from tts_svc.normalize import normalize
+from tts_svc.stream import MAX_BUFFER_CHARS, MAX_TEXT_CHARS, Synthesizer
 from voicebot.v1 import audio_pb2, tts_service_pb2
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -72,13 +73,27 @@ async def test_sentences_stream_as_segments_at_the_native_rate(piper: TtsServer)
     assert texts == ["Your balance is $1,234.56.", "Dr. Smith will call you today.", "Anything else?"]
 
 
-async def test_a_long_sentence_is_one_segment_spoken_in_two_runs(piper: TtsServer) -> None:
+async def test_a_long_sentence_split_at_its_first_clause_is_still_one_segment(piper: TtsServer) -> None:
     sentence = "Sure, I can send a new debit card to your home address today."
+    parts = piper.app.synthesizer._parts(normalize(sentence), 1.0)  # split or not, by the engine's measured pace
     before = piper.app.engine.stats().runs_started
     responses = await synthesize(piper.stub, Config(), [sentence])
-    assert piper.app.engine.stats().runs_started - before == 2  # "Sure," first, then the rest
+    assert piper.app.engine.stats().runs_started - before == len(parts)
     check_chunking(responses, 22050, 2, 100)
     assert {r.segment_text for r in responses} == {sentence}
+
+
+async def test_the_first_clause_goes_alone_only_when_the_rest_will_be_ready_in_time(piper: TtsServer) -> None:
+    synthesizer = Synthesizer(piper.app.engine, max_streams=4, workers=2)
+    spoken = "Sure, I can send a new debit card to your home address today."
+    synthesizer.real_time_factor = 0.05  # the rest (about 3.5 s of speech) is made in 0.18 s
+    assert synthesizer._parts(spoken, 1.0) == ["Sure,", "I can send a new debit card to your home address today."]
+    synthesizer.real_time_factor = 0.4  # 1.4 s: longer than "Sure," and its pause play
+    assert synthesizer._parts(spoken, 1.0) == [spoken]
+    synthesizer.real_time_factor = 0.05
+    synthesizer.active = 3  # more streams than workers: queueing would delay the rest
+    assert synthesizer._parts(spoken, 1.0) == [spoken]
+    assert Synthesizer(piper.app.engine, 4, first_clause_alone=False)._parts(spoken, 1.0) == [spoken]
 
 
 async def test_flush_speaks_the_buffer_and_half_close_speaks_the_rest(piper: TtsServer) -> None:
