@@ -17,7 +17,7 @@ where every stream, each sent all its sentences at once, plays without an underr
 first chunk, every chunk arrives before the audio before it has finished playing.
 
     python benchmarks/tts.py                      # piper and kokoro, ~2 minutes on 2 busy cores
-    python benchmarks/tts.py --engines piper --sentences 12 --max-streams 16
+    python benchmarks/tts.py --engines piper --sentences 24 --max-streams 32
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ async def main() -> None:
     parser.add_argument("--engines", default="piper,kokoro")
     parser.add_argument("--sentences", type=int, default=8, help="sentences timed one by one (piper)")
     parser.add_argument("--stream-sentences", type=int, default=4, help="sentences per stream in the real-time test")
-    parser.add_argument("--max-streams", type=int, default=8, help="highest concurrency tried (piper)")
+    parser.add_argument("--max-streams", type=int, default=16, help="highest concurrency tried (piper)")
     args = parser.parse_args()
     rows = []
     for name in args.engines.split(","):

@@ -51,10 +51,11 @@ class TtsApp(ServicerApp):
             raise SettingsError(
                 f"VOICEBOT_TTS_DEFAULT_MAX_CHUNK_MS must be {low}-{high}; got {settings.default_max_chunk_ms}"
             )
-        if not 1 <= settings.max_streams <= settings.max_pending:
+        if not 1 <= settings.max_streams <= settings.max_pending - settings.workers:
             raise SettingsError(
-                f"VOICEBOT_TTS_MAX_STREAMS must be 1..VOICEBOT_TTS_MAX_PENDING ({settings.max_pending}), so that no "
-                f"stream is refused part-way; got {settings.max_streams}"
+                f"VOICEBOT_TTS_MAX_STREAMS must be 1..VOICEBOT_TTS_MAX_PENDING - VOICEBOT_TTS_WORKERS "
+                f"({settings.max_pending - settings.workers}), so that no stream is refused part-way; "
+                f"got {settings.max_streams}"
             )
         self.settings = settings
         self.engine = build_engine(settings)

@@ -16,7 +16,7 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import AsyncGenerator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -173,43 +173,53 @@ class BlockingEngine:
         )
 
     async def run_tts(self, request: SpeechRequest) -> AsyncGenerator[AudioPiece, None]:
-        """Speak one segment; pieces arrive as the worker makes them; closing early cancels the work.
+        """Speak one segment; pieces arrive as the workers make them; closing early cancels the work.
 
-        The whole segment runs in one worker call, which hands each piece to the event loop as
-        soon as it is made, so no worker round trip sits between two pieces or after the last.
+        Each part runs in one worker call, which hands each piece to the event loop as soon as
+        it is made. All parts are submitted at once, in order, so a later part runs beside or
+        right behind the first rather than behind whatever other streams submit meanwhile.
         """
         rate = self._rate(request.voice)
         token = CancelToken()
         loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[AudioPiece | None] = asyncio.Queue()
 
-        def produce() -> None:
+        def produce(index: int, text: str, pieces: asyncio.Queue[AudioPiece | None]) -> None:
             _current_token.set(token)  # the bridge runs this in a copy of the caller's context
             started = time.perf_counter()
-            for samples in self._pieces(request):
+            for samples in self._pieces(text, request):
                 if token.cancelled:
                     raise SynthesisCancelled
                 now = time.perf_counter()
-                piece = AudioPiece(np.asarray(samples, dtype=np.float32).reshape(-1), rate, (now - started) * 1000)
-                loop.call_soon_threadsafe(pieces.put_nowait, piece)
+                audio = np.asarray(samples, dtype=np.float32).reshape(-1)
+                loop.call_soon_threadsafe(pieces.put_nowait, AudioPiece(audio, rate, (now - started) * 1000, index))
                 started = now
 
-        # Pieces are queued from the worker before the job's completion reaches the loop, so the
-        # end marker that completion adds always comes after the last piece.
-        def finished(done: asyncio.Future[None]) -> None:
-            if not done.cancelled():
-                done.exception()  # marks it retrieved; ``job.result()`` below raises it again
-            pieces.put_nowait(None)
+        def finished(pieces: asyncio.Queue[AudioPiece | None]) -> Callable[[asyncio.Future[None]], None]:
+            # Pieces are queued from the worker before the job's completion reaches the loop,
+            # so this end marker always comes after the part's last piece.
+            def done(future: asyncio.Future[None]) -> None:
+                if not future.cancelled():
+                    future.exception()  # marks it retrieved; ``result()`` below raises it again
+                pieces.put_nowait(None)
 
-        job = asyncio.ensure_future(self._bridge.run(produce))
-        job.add_done_callback(finished)
+            return done
+
+        # Tasks start in creation order, so the parts reach the workers in order.
+        jobs: list[tuple[asyncio.Task[None], asyncio.Queue[AudioPiece | None]]] = []
+        for index, text in enumerate(request.parts):
+            queue: asyncio.Queue[AudioPiece | None] = asyncio.Queue()
+            task = asyncio.create_task(self._bridge.run(produce, index, text, queue))
+            task.add_done_callback(finished(queue))
+            jobs.append((task, queue))
         try:
-            while (piece := await pieces.get()) is not None:
-                yield piece
-            job.result()
+            for task, queue in jobs:
+                while (piece := await queue.get()) is not None:
+                    yield piece
+                task.result()
         finally:
             token.cancel()
-            job.cancel()
+            for task, _ in jobs:
+                task.cancel()
 
     def _rate(self, voice: str) -> int:
         for candidate in self._voices:
@@ -230,5 +240,6 @@ class BlockingEngine:
     def _load(self) -> None:
         raise NotImplementedError
 
-    def _pieces(self, request: SpeechRequest) -> Iterator[np.ndarray]:
+    def _pieces(self, text: str, request: SpeechRequest) -> Iterator[np.ndarray]:
+        """Speak ``text`` (a part of ``request``) in ``request``'s voice and speed; blocking."""
         raise NotImplementedError

@@ -32,9 +32,9 @@ class TtsSettings(ServiceSettings):
     kokoro_language: str = setting("en-us", "espeak-ng language the kokoro engine phonemises text in (en-us, en-gb).")
     workers: int = setting(2, "Worker threads running inference (one run per thread at a time), 1 or more.")
     max_pending: int = setting(
-        64,
-        "Inference runs admitted at once (running or queued for a worker), at least MAX_STREAMS: a stream has at "
-        "most one run pending.",
+        80,
+        "Inference runs admitted at once (running or queued for a worker), at least MAX_STREAMS + WORKERS: a "
+        "stream has one run pending, two while its first clause goes alone (only while streams <= WORKERS).",
     )
     onnx_threads: int = setting(
         0, "onnxruntime intra-op threads per run; 0 means onnxruntime's default (one per core)."

@@ -28,17 +28,26 @@ class Voice:
 
 @dataclass(frozen=True)
 class SpeechRequest:
-    """One segment to speak.
+    """One segment to speak, whole or in parts.
 
     Attributes:
-        text: The segment, normalised for speech; never empty.
+        text: The segment (or its first part), normalised for speech; never empty.
         voice: A name from the engine's ``voices``.
         speed: Speaking-rate multiplier, 0.5-2.0 (1.0 is the voice's natural rate).
+        then: Further parts of the same segment, spoken after ``text`` in order. An engine
+            should start them at once (behind ``text``), so that each is ready when the part
+            before it has played.
     """
 
     text: str
     voice: str
     speed: float
+    then: tuple[str, ...] = ()
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """Every part, in order."""
+        return (self.text, *self.then)
 
 
 @dataclass(frozen=True)
@@ -49,11 +58,13 @@ class AudioPiece:
         samples: Mono float32 samples in [-1, 1].
         sample_rate_hertz: Rate of ``samples`` (the voice's native rate).
         compute_ms: Engine compute time spent making this piece, in milliseconds.
+        part: Index of the request part this piece speaks (0 for ``text``).
     """
 
     samples: np.ndarray
     sample_rate_hertz: int
     compute_ms: float
+    part: int = 0
 
 
 @dataclass(frozen=True)

@@ -194,19 +194,21 @@ class Synthesizer:
         """Speak one segment as chunks; the last one has ``segment_end`` set."""
         chunker = _Chunker(config, segment_id, text)
         resampler: Resampler | None = None
-        for part in self._parts(spoken, config.speed) if split else [spoken]:
-            request = SpeechRequest(part, config.voice.name, config.speed)
-            audio_s = compute_ms = 0.0
-            async with contextlib.aclosing(self.engine.run_tts(request)) as pieces:
-                async for piece in pieces:
-                    if resampler is None:
-                        resampler = Resampler(piece.sample_rate_hertz, config.output.sample_rate_hertz)
-                        chunker.compute_ms = round(piece.compute_ms)
-                    audio_s += len(piece.samples) / piece.sample_rate_hertz
-                    compute_ms += piece.compute_ms
-                    for chunk in chunker.add(resampler.process(piece.samples)):
-                        yield chunk
-            self._learn(len(part), audio_s, compute_ms, config.speed)
+        first, *then = self._parts(spoken, config.speed) if split else [spoken]
+        request = SpeechRequest(first, config.voice.name, config.speed, tuple(then))
+        audio_s = [0.0] * len(request.parts)
+        compute_ms = [0.0] * len(request.parts)
+        async with contextlib.aclosing(self.engine.run_tts(request)) as pieces:
+            async for piece in pieces:
+                if resampler is None:
+                    resampler = Resampler(piece.sample_rate_hertz, config.output.sample_rate_hertz)
+                    chunker.compute_ms = round(piece.compute_ms)
+                audio_s[piece.part] += len(piece.samples) / piece.sample_rate_hertz
+                compute_ms[piece.part] += piece.compute_ms
+                for chunk in chunker.add(resampler.process(piece.samples)):
+                    yield chunk
+        for part, seconds, ms in zip(request.parts, audio_s, compute_ms, strict=True):
+            self._learn(len(part), seconds, ms, config.speed)
         if resampler is not None:
             for chunk in chunker.add(resampler.flush()):
                 yield chunk

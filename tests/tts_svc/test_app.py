@@ -37,7 +37,7 @@ def test_settings_come_from_the_environment() -> None:
         ({"default_max_chunk_ms": 500}, "VOICEBOT_TTS_DEFAULT_MAX_CHUNK_MS must be 20-100"),
         ({"workers": 0}, "VOICEBOT_TTS_WORKERS"),
         ({"max_streams": 0}, "VOICEBOT_TTS_MAX_STREAMS"),
-        ({"max_streams": 100}, "VOICEBOT_TTS_MAX_STREAMS must be 1..VOICEBOT_TTS_MAX_PENDING"),
+        ({"max_streams": 100}, "VOICEBOT_TTS_MAX_STREAMS must be 1..VOICEBOT_TTS_MAX_PENDING - VOICEBOT_TTS_WORKERS"),
     ],
 )
 def test_bad_settings_are_refused(overrides: dict[str, object], needle: str) -> None:

@@ -99,11 +99,11 @@ class KokoroEngine(BlockingEngine):
             for name in sorted(names, key=lambda n: n != default)
         ]
 
-    def _pieces(self, request: SpeechRequest) -> Iterator[np.ndarray]:
+    def _pieces(self, text: str, request: SpeechRequest) -> Iterator[np.ndarray]:
         kokoro = self._kokoro
         assert kokoro is not None, "start() loads the model"
         try:
-            audio, _ = kokoro.create(request.text, voice=request.voice, speed=request.speed, lang=self._language)
+            audio, _ = kokoro.create(text, voice=request.voice, speed=request.speed, lang=self._language)
         except ValueError as exc:  # text that espeak turns into no phonemes the model knows
             log.warning("kokoro produced no audio", extra={"error": str(exc)})
             return

@@ -72,11 +72,11 @@ class PiperEngine(BlockingEngine):
             description += f"; licence {licence}"
         self._voices = [Voice(name, bcp47(language), rate, self.name, description)]
 
-    def _pieces(self, request: SpeechRequest) -> Iterator[np.ndarray]:
+    def _pieces(self, text: str, request: SpeechRequest) -> Iterator[np.ndarray]:
         voice = self._voice
         assert voice is not None, "start() loads the voice"
         syn_config = SynthesisConfig(length_scale=voice.config.length_scale / request.speed)
-        for chunk in voice.synthesize(request.text, syn_config):
+        for chunk in voice.synthesize(text, syn_config):
             yield chunk.audio_float_array
 
 
