@@ -45,21 +45,19 @@ def test_bad_settings_are_refused(overrides: dict[str, object], needle: str) -> 
         TtsApp(settings(**overrides))
 
 
-async def test_a_missing_model_is_named() -> None:
-    s = settings(piper_model="/nonexistent/voice.onnx")
+@pytest.mark.parametrize(
+    ("overrides", "error", "needle"),
+    [
+        ({"piper_model": "/nonexistent/voice.onnx"}, Unavailable, "/nonexistent/voice.onnx.*PIPER_MODEL"),
+        ({"engine": "kokoro", "kokoro_voices": "/nonexistent/v.npz"}, Unavailable, "/nonexistent/v.npz"),
+        ({"voice": "en_GB-nobody"}, SettingsError, "en_GB-nobody.*en_US-joe-medium"),
+    ],
+)
+async def test_start_fails_naming_what_is_missing(overrides: dict[str, object], error: type, needle: str) -> None:
+    s = settings(**overrides)
     server = mesh.MeshServer(TtsApp(s), s)
     try:
-        with pytest.raises(Unavailable, match="/nonexistent/voice.onnx"):
-            await server.start()
-    finally:
-        await server.stop(0)
-
-
-async def test_an_unknown_default_voice_is_refused() -> None:
-    s = settings(voice="en_GB-nobody")
-    server = mesh.MeshServer(TtsApp(s), s)
-    try:
-        with pytest.raises(SettingsError, match="en_GB-nobody.*en_US-joe-medium"):
+        with pytest.raises(error, match=needle):
             await server.start()
     finally:
         await server.stop(0)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.tts_svc.conftest import Config, TtsServer, audio_of, linear16, mulaw, synthesize, transcribe, wer
+from voicebot.v1 import tts_service_pb2
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -22,27 +23,30 @@ BANKING = [
 ]
 
 
+async def speak_and_score(
+    server: TtsServer, whisper: object, config: Config, sentences: list[str], label: str
+) -> tuple[list[tts_service_pb2.StreamingSynthesizeResponse], float, str]:
+    """Speak the sentences in one delta over gRPC; return the responses and the WER of their transcript."""
+    responses = await synthesize(server.stub, config, [" ".join(sentences)])
+    assert [r.segment_text for r in responses if r.segment_end] == sentences
+    hypothesis = transcribe(whisper, *audio_of(responses))
+    score = wer(" ".join(sentences), hypothesis)
+    print(f"\n{label} WER {score:.3f}: {hypothesis}")
+    return responses, score, hypothesis
+
+
 async def test_piper_banking_sentences_are_understood(piper: TtsServer, whisper: object) -> None:
     # 16 kHz LINEAR16: resampled by the service from Piper's 22,050 Hz, as STT wants it.
-    responses = await synthesize(piper.stub, Config(output_format=linear16(16000)), [" ".join(BANKING)])
-    assert [r.segment_text for r in responses if r.segment_end] == BANKING
-    samples, rate = audio_of(responses)
-    assert rate == 16000
-    hypothesis = transcribe(whisper, samples, rate)
-    score = wer(" ".join(BANKING), hypothesis)
-    print(f"\npiper WER {score:.3f}: {hypothesis}")
+    config = Config(output_format=linear16(16000))
+    responses, score, hypothesis = await speak_and_score(piper, whisper, config, BANKING, "piper")
+    assert responses[0].audio_format.sample_rate_hertz == 16000
     assert score <= 0.15, hypothesis
 
 
 async def test_piper_mulaw_8k_round_trips(piper: TtsServer, whisper: object) -> None:
-    text = BANKING[:2]
-    responses = await synthesize(piper.stub, Config(output_format=mulaw(8000)), text)
+    config = Config(output_format=mulaw(8000))
+    responses, score, hypothesis = await speak_and_score(piper, whisper, config, BANKING[:2], "piper mu-law 8 kHz")
     assert all(len(r.audio) <= 800 for r in responses)  # 100 ms of 8-bit samples
-    samples, rate = audio_of(responses)
-    assert rate == 8000
-    hypothesis = transcribe(whisper, samples, rate)
-    score = wer(" ".join(text), hypothesis)
-    print(f"\npiper mu-law 8 kHz WER {score:.3f}: {hypothesis}")
     assert score <= 0.3, hypothesis
 
 
@@ -58,8 +62,6 @@ async def test_masked_digits_are_not_spoken(piper: TtsServer, whisper: object) -
 
 
 async def test_kokoro_lists_its_voices(kokoro: TtsServer) -> None:
-    from voicebot.v1 import tts_service_pb2
-
     voices = (await kokoro.stub.ListVoices(tts_service_pb2.ListVoicesRequest())).voices
     assert [v.name for v in voices][0] == "jf_alpha"
     assert {v.name for v in voices} == {"jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"}
@@ -68,16 +70,11 @@ async def test_kokoro_lists_its_voices(kokoro: TtsServer) -> None:
 
 
 async def test_kokoro_streams_chunked_24k_audio_that_is_understood(kokoro: TtsServer, whisper: object) -> None:
-    text = BANKING[:4]
-    responses = await synthesize(kokoro.stub, Config(max_chunk_ms=50), [" ".join(text)])
-    assert [r.segment_text for r in responses if r.segment_end] == text
+    label = "kokoro (jf_alpha, espeak-ng phonemes)"
+    responses, score, hypothesis = await speak_and_score(kokoro, whisper, Config(max_chunk_ms=50), BANKING[:4], label)
     assert {r.audio_format.sample_rate_hertz for r in responses} == {24000}
     assert all(len(r.audio) <= 2 * 1200 and r.duration_ms <= 50 for r in responses)
     assert all(r.compute_ms > 0 for r in responses if r.chunk_index == 0)
-    samples, rate = audio_of(responses)
-    hypothesis = transcribe(whisper, samples, rate)
-    score = wer(" ".join(text), hypothesis)
-    print(f"\nkokoro (jf_alpha, espeak-ng phonemes) WER {score:.3f}: {hypothesis}")
     assert score <= 0.35, hypothesis
 
 
