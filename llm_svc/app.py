@@ -19,7 +19,7 @@ from voicebot.v1 import llm_service_pb2, llm_service_pb2_grpc
 
 log = logging.getLogger("llm_svc")
 
-ENGINES = ("banking", "vllm")
+ENGINES = ("banking", "vllm", "timed")
 
 
 def build_engine(settings: LlmSettings) -> LlmEngine:
@@ -32,6 +32,10 @@ def build_engine(settings: LlmSettings) -> LlmEngine:
         return BankingEngine(settings)
     if settings.engine == "vllm":
         return VllmEngine(settings)
+    if settings.engine == "timed":
+        from llm_svc.engines.timed import TimedEngine
+
+        return TimedEngine(settings)
     raise SettingsError(f"VOICEBOT_LLM_ENGINE={settings.engine!r}: choose one of {', '.join(ENGINES)}")
 
 

@@ -16,8 +16,9 @@ class LlmSettings(ServiceSettings):
     port: int = setting(50054, "gRPC port; 0 picks a free port.")
     engine: str = setting(
         "banking",
-        "Engine: 'banking' (deterministic banking dialogue, no model, the embedded default) or 'vllm' "
-        "(a vLLM server, or any OpenAI-compatible one, through its HTTP API).",
+        "Engine: 'banking' (deterministic banking dialogue, no model, the embedded default), 'vllm' "
+        "(a vLLM server, or any OpenAI-compatible one, through its HTTP API) or 'timed' (a fixed answer at "
+        "production-like latency, for load tests of the mesh).",
     )
     vllm_base_url: str = setting(
         "http://127.0.0.1:8000", "Base URL of the vLLM (OpenAI-compatible) server, without '/v1'."
@@ -52,6 +53,21 @@ class LlmSettings(ServiceSettings):
         "above it is refused with INVALID_ARGUMENT.",
     )
     default_max_tokens: int = setting(256, "max_tokens of a request that leaves it 0 (1-4096).")
+    timed_answer: str = setting(
+        "Our branches are open Monday to Friday from nine to five. Is there anything else I can help you with?",
+        "Engine 'timed': the answer it streams, one word per delta.",
+    )
+    timed_tool: str = setting(
+        "loan_payment",
+        "Engine 'timed': the tool it calls first when the request offers it (then answers after the tool result); "
+        "empty never calls tools.",
+    )
+    timed_tool_arguments: str = setting(
+        '{"principal": 20000, "annual_rate_percent": 6, "term_months": 60}',
+        "Engine 'timed': the JSON object of arguments of that tool call.",
+    )
+    timed_ttft_ms: int = setting(150, "Engine 'timed': time to the first delta of each generation, in ms (0-10000).")
+    timed_token_ms: int = setting(30, "Engine 'timed': time between deltas, in ms (0-1000).")
 
     def __post_init__(self) -> None:
         """Refuse values no engine can work with, naming the variable."""
@@ -60,6 +76,8 @@ class LlmSettings(ServiceSettings):
             "context_tokens": (1, 10_000_000),
             "max_connections": (1, 10_000),
             "connect_retries": (0, 100),
+            "timed_ttft_ms": (0, 10_000),
+            "timed_token_ms": (0, 1000),
         }
         for name, (low, high) in limits.items():
             value = getattr(self, name)

@@ -25,6 +25,10 @@ def build_engine(settings: SttSettings) -> SttEngine:
         from stt_svc.engines.faster_whisper import FasterWhisperEngine
 
         return FasterWhisperEngine(settings)
+    if settings.engine == "timed":
+        from stt_svc.engines.timed import TimedEngine
+
+        return TimedEngine(settings)
     raise SettingsError(f"VOICEBOT_STT_ENGINE={settings.engine!r}: choose one of {', '.join(ENGINES)}")
 
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from mesh.settings import ServiceSettings, SettingsError, setting
 
-ENGINES = ("faster_whisper",)
+ENGINES = ("faster_whisper", "timed")
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,9 @@ class SttSettings(ServiceSettings):
     service: ClassVar[str] = "stt"
     port: int = setting(50052, "gRPC port; 0 picks a free port.")
     engine: str = setting(
-        "faster_whisper", "Engine: 'faster_whisper' (any CTranslate2 Whisper model, Silero VAD), the only one so far."
+        "faster_whisper",
+        "Engine: 'faster_whisper' (any CTranslate2 Whisper model, Silero VAD) or 'timed' (no model: an energy VAD "
+        "and a fixed transcript at production-like latency, for load tests of the mesh).",
     )
     model_path: str = setting(
         "",
@@ -76,6 +78,15 @@ class SttSettings(ServiceSettings):
     max_stream_s: float = setting(
         3600.0, "Longest audio one stream may carry, in seconds; then RESOURCE_EXHAUSTED (1-86400)."
     )
+    timed_transcript: str = setting(
+        "what are your branch hours", "Engine 'timed': the transcript of every utterance (non-empty)."
+    )
+    timed_decode_ms: int = setting(
+        100, "Engine 'timed': delay of each final result after its endpoint, in ms (0-10000); no CPU is spent."
+    )
+    timed_vad_rms: float = setting(
+        0.01, "Engine 'timed': RMS level (0-1, full scale 1) at or above which a 20 ms window counts as speech."
+    )
 
     def __post_init__(self) -> None:
         """Check ranges, so a bad variable fails at startup with its name.
@@ -101,10 +112,14 @@ class SttSettings(ServiceSettings):
             "speech_pad_ms": (0, 1000),
             "speculative_ms": (0, 5000),
             "max_stream_s": (1, 86400),
+            "timed_decode_ms": (0, 10000),
+            "timed_vad_rms": (0.0001, 1),
         }
         for name, (low, high) in ranges.items():
             value = getattr(self, name)
             if not low <= value <= high:
                 raise SettingsError(f"{self.env_name(name)}={value}: must be {low:g}-{high:g}")
+        if not self.timed_transcript.strip():
+            raise SettingsError(f"{self.env_name('timed_transcript')}: must not be empty")
         if self.max_pending < self.workers:
             raise SettingsError(f"{self.env_name('max_pending')}={self.max_pending}: must be >= workers")

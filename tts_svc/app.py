@@ -32,6 +32,10 @@ def build_engine(settings: TtsSettings) -> TtsEngine:
         from tts_svc.engines.kokoro import KokoroEngine
 
         return KokoroEngine(settings)
+    if settings.engine == "timed":
+        from tts_svc.engines.timed import TimedEngine
+
+        return TimedEngine(settings)
     raise SettingsError(f"VOICEBOT_TTS_ENGINE={settings.engine!r}: expected one of {', '.join(ENGINES)}")
 
 

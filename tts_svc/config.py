@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from mesh.settings import ServiceSettings, setting
 
-ENGINES = ("piper", "kokoro")
+ENGINES = ("piper", "kokoro", "timed")
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,9 @@ class TtsSettings(ServiceSettings):
     service: ClassVar[str] = "tts"
     port: int = setting(50053, "gRPC port; 0 picks a free port.")
     engine: str = setting(
-        "piper", "Synthesis engine: piper (embedded default, 22.05 kHz) or kokoro (Kokoro-82M ONNX, 24 kHz)."
+        "piper",
+        "Synthesis engine: piper (embedded default, 22.05 kHz), kokoro (Kokoro-82M ONNX, 24 kHz) or timed (no "
+        "model: a tone of speech-like duration at production-like latency, for load tests of the mesh).",
     )
     voice: str = setting(
         "",
@@ -50,3 +52,7 @@ class TtsSettings(ServiceSettings):
     default_max_chunk_ms: int = setting(
         100, "Audio chunk length when a stream's config leaves max_chunk_ms 0, 20-100 ms."
     )
+    timed_synthesis_ms: int = setting(
+        100, "Engine 'timed': delay before each sentence (segment part) starts to come out, in ms (0-10000)."
+    )
+    timed_sample_rate_hertz: int = setting(16000, "Engine 'timed': sample rate of its one voice, in Hz (8000-48000).")
