@@ -32,6 +32,7 @@ from mesh.pii import redact
 from orchestrator.config import OrchestratorSettings
 from orchestrator.deps import Dependencies
 from orchestrator.events import EventSink, new_event
+from orchestrator.metrics import FRAME_FORWARD_SECONDS
 from orchestrator.prompts import APOLOGY, GREETING, PromptCache
 from orchestrator.sessions import SessionState, SessionStore
 from orchestrator.speaker import Speaker
@@ -103,7 +104,7 @@ class Call:
         self.resumed = resumed
         self.started_at = time.monotonic()
         self.out: asyncio.Queue[pb.ConverseResponse | None] = asyncio.Queue(maxsize=256)
-        self.audio_q: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=100)
+        self.audio_q: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue(maxsize=100)
         self.ended = asyncio.Event()
         self.end_reason = ""
         self.error: MeshError | None = None
@@ -275,9 +276,10 @@ class Call:
                 f"audio chunk of {len(data)} bytes is not a whole number of {fmt.bytes_per_frame}-byte samples"
             )
         self.audio_in_ms += fmt.duration_ms(len(data))
-        self.offsets.append((self.audio_in_ms, time.monotonic()))
+        now = time.monotonic()
+        self.offsets.append((self.audio_in_ms, now))
         try:
-            self.audio_q.put_nowait(data)
+            self.audio_q.put_nowait((data, now))
         except asyncio.QueueFull:
             # stt_svc is down or behind: keep the caller's stream flowing and drop this frame.
             self.dropped_audio += 1
@@ -309,8 +311,10 @@ class Call:
             interim_results=True,
         )
         yield stt_service_pb2.StreamingRecognizeRequest(config=config)
-        while (chunk := await self.audio_q.get()) is not None:
+        while (item := await self.audio_q.get()) is not None:
+            chunk, received_at = item
             self.audio_sent_ms += self.config.input_format.duration_ms(len(chunk))
+            FRAME_FORWARD_SECONDS.observe(time.monotonic() - received_at)
             yield stt_service_pb2.StreamingRecognizeRequest(audio=chunk)
 
     async def _listen(self) -> None:
