@@ -10,7 +10,9 @@ a stream is one counter increment. For every RPC it:
 3. opens a server span under the caller's trace context when tracing is on;
 4. counts messages in and out, active RPCs, status codes and duration;
 5. turns ``MeshError`` into its status code and any other exception into INTERNAL naming the
-   request id, with the traceback in the server log only.
+   request id, with the traceback in the server log only;
+6. answers a request that does not decode as the RPC's message with INVALID_ARGUMENT (gRPC itself
+   would answer UNKNOWN and log a traceback).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from opentelemetry import propagate, trace
 
 from mesh import metrics
 from mesh.auth import TokenPolicy, bearer
-from mesh.errors import MeshError
+from mesh.errors import InvalidArgument, MeshError
 from mesh.logs import request_id_var
 
 log = logging.getLogger("mesh.rpc")
@@ -73,25 +75,26 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
+        deserializer = _tolerant(handler.request_deserializer)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, method), handler.request_deserializer, handler.response_serializer
+                self._wrap_unary(handler.unary_unary, method), deserializer, handler.response_serializer
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
                 self._wrap_unary(handler.stream_unary, method, streaming_in=True),
-                handler.request_deserializer,
+                deserializer,
                 handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(handler.unary_stream, method),
-                handler.request_deserializer,
+                deserializer,
                 handler.response_serializer,
             )
         return grpc.stream_stream_rpc_method_handler(
             self._wrap_stream(handler.stream_stream, method, streaming_in=True),
-            handler.request_deserializer,
+            deserializer,
             handler.response_serializer,
         )
 
@@ -103,6 +106,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             if streaming_in:
                 request = _count(request, call.messages_in)
             try:
+                _decoded(request)
                 with self._span(method, context):
                     return await behavior(request, context)
             except BaseException as exc:
@@ -124,6 +128,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             if streaming_in:
                 request = _count(request, call.messages_in)
             try:
+                _decoded(request)
                 with self._span(method, context):
                     async for response in behavior(request, context):
                         call.messages_out.inc()
@@ -215,4 +220,34 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
 async def _count(requests: AsyncIterator[Any], counter: Any) -> AsyncIterator[Any]:
     async for request in requests:
         counter.inc()
+        _decoded(request)
         yield request
+
+
+class _Undecodable:
+    """Stands in for a request message whose bytes did not parse; the handler wrapper refuses it."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """Wrap a request deserializer so that bad bytes become an ``_Undecodable`` instead of an exception."""
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # protobuf's DecodeError, or a custom deserializer's own error
+            return _Undecodable(str(exc) or type(exc).__name__)
+
+    return deserialize
+
+
+def _decoded(request: Any) -> None:
+    """Raise INVALID_ARGUMENT when ``request`` is a message that did not decode."""
+    if isinstance(request, _Undecodable):
+        raise InvalidArgument(f"request is not a valid protobuf message of this RPC: {request.reason}")
