@@ -31,6 +31,19 @@ class OrchestratorSettings(ServiceSettings):
     session_ttl_s: int = setting(3600, "Seconds a detached session stays resumable.")
     lease_s: float = setting(15.0, "Seconds a call's hold on its session lasts without renewal (crash detection).")
     max_calls: int = setting(200, "Calls this replica runs at once; more are refused with RESOURCE_EXHAUSTED.")
+    rate_limit_calls_per_minute: float = setting(
+        30.0, "Calls one caller (caller_id, else peer host) may start per minute; 0 turns the limit off."
+    )
+    rate_limit_burst: int = setting(10, "Calls one caller may start back to back before the per-minute rate applies.")
+    rate_limit_max_concurrent: int = setting(3, "Calls one caller may hold open at once; 0 turns the cap off.")
+    rate_limit_peer_scale: int = setting(
+        20,
+        "Calls with no caller_id share one budget per peer host (a gateway carries many callers): it gets "
+        "the per-caller limits times this; 0 exempts them.",
+    )
+    rate_limit_max_callers: int = setting(
+        100000, "Callers whose rate-limit state is kept; idle callers are forgotten first (bounds memory)."
+    )
     max_call_s: int = setting(3600, "Longest call, in seconds; also the deadline of its speech-to-text stream.")
     idle_timeout_s: int = setting(120, "A call with no caller audio or text for this long ends (reason TIMEOUT).")
     history_messages: int = setting(40, "Conversation messages kept per session and sent to the model.")

@@ -71,6 +71,9 @@ class LocalMesh:
     env: Mapping[str, str] = field(default_factory=dict)
     log_dir: Path = Path(".voicebot/logs")
     children: list[Child] = field(default_factory=list)
+    # Credentials of the health probe in ``wait_serving``: needed when the services serve TLS
+    # (with a client certificate under mutual TLS); None probes in plaintext.
+    probe_credentials: grpc.ChannelCredentials | None = None
 
     def port_of(self, info: ServiceInfo) -> int:
         """Port for ``info``: from ``ports`` or its default."""
@@ -140,7 +143,10 @@ class LocalMesh:
                     raise RuntimeError(
                         f"{child.info.name} exited with code {child.process.returncode}:\n{self.tail(child)}"
                     )
-                if health_status(child.target) == health_pb2.HealthCheckResponse.SERVING:
+                if (
+                    health_status(child.target, credentials=self.probe_credentials)
+                    == health_pb2.HealthCheckResponse.SERVING
+                ):
                     pending.remove(child)
             if pending and time.monotonic() > deadline:
                 names = ", ".join(c.info.name for c in pending)

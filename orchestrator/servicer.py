@@ -10,9 +10,10 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from mesh import audio
-from mesh.errors import InvalidArgument, NotFound, ResourceExhausted
+from mesh.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from mesh.server import package_version
 from orchestrator.call import Call, CallConfig, Runtime
+from orchestrator.ratelimit import RateLimiter, peer_key
 from orchestrator.sessions import ACTIVE, DETACHED, ENDED, SessionState, new_session_id
 from voicebot.v1 import llm_service_pb2, orchestrator_service_pb2_grpc
 from voicebot.v1 import orchestrator_service_pb2 as pb
@@ -110,6 +111,14 @@ class OrchestratorServicer(orchestrator_service_pb2_grpc.OrchestratorServiceServ
     def __init__(self, rt: Runtime) -> None:
         """Serve with the shared runtime ``rt``."""
         self.rt = rt
+        s = rt.settings
+        self.limiter = RateLimiter(
+            s.rate_limit_calls_per_minute,
+            s.rate_limit_burst,
+            s.rate_limit_max_concurrent,
+            s.rate_limit_max_callers,
+            peer_scale=s.rate_limit_peer_scale,
+        )
 
     async def Converse(
         self, request_iterator: AsyncIterator[pb.ConverseRequest], context: grpc.aio.ServicerContext
@@ -121,10 +130,25 @@ class OrchestratorServicer(orchestrator_service_pb2_grpc.OrchestratorServiceServ
         if first.WhichOneof("streaming_request") != "config":
             raise InvalidArgument("the first message must carry config; audio and control come after it")
         config = validate_config(first.config, self.rt)
+        if self.rt.draining:
+            raise Unavailable("this replica is shutting down; place the call again (with session_id to resume)")
         if len(self.rt.calls) >= self.rt.settings.max_calls:
             raise ResourceExhausted(
                 f"this replica runs its maximum of {self.rt.settings.max_calls} calls; retry shortly"
             )
+        if config.caller_id:
+            lease = self.limiter.acquire(config.caller_id)
+        else:
+            lease = self.limiter.acquire(peer_key(context.peer()), peer=True)
+        try:
+            async for response in self._run(config, request_iterator):
+                yield response
+        finally:
+            lease.release()
+
+    async def _run(
+        self, config: CallConfig, request_iterator: AsyncIterator[pb.ConverseRequest]
+    ) -> AsyncIterator[pb.ConverseResponse]:
         replica = self.rt.settings.replica
         if config.session_id:
             session = await self.rt.store.resume(config.session_id, replica)
