@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
@@ -113,6 +114,13 @@ class ServicerApp:
     async def start(self, health: HealthControl) -> None:
         """Load and warm up the engine; the default has none."""
 
+    async def drain(self, grace_s: float) -> None:
+        """Called on shutdown after health says NOT_SERVING, before the server stops; part of ``grace_s``.
+
+        A service may refuse new work here and end long streams cleanly. The default does nothing:
+        in-flight RPCs then run until they finish or the grace runs out.
+        """
+
     async def stop(self) -> None:
         """Release the engine; the default has none."""
 
@@ -189,8 +197,15 @@ class MeshServer:
         await self._health_servicer.enter_graceful_shutdown()
         grace = self.settings.grace_s if grace is None else grace
         log.info("draining", extra={"grace_s": grace})
-        # During the grace period new RPCs are refused while existing ones may finish.
-        await self._server.stop(grace)
+        # The service drains first while the server still answers, so it can refuse new work
+        # with UNAVAILABLE (which clients retry elsewhere; a stopping server cancels instead)
+        # and end long streams cleanly. Then, for what is left of the grace, new RPCs are
+        # refused while existing ones may finish.
+        started = time.monotonic()
+        drain = getattr(self.service, "drain", None)
+        if drain is not None:
+            await drain(grace)
+        await self._server.stop(max(0.0, grace - (time.monotonic() - started)))
         self._server = None
         await self.service.stop()
 

@@ -18,6 +18,9 @@ from orchestrator.sessions import MemorySessionStore, RedisSessionStore, Session
 from orchestrator.tooling import load_tools
 from voicebot.v1 import orchestrator_service_pb2, orchestrator_service_pb2_grpc
 
+# Seconds before the end of the shutdown grace at which calls still running are ended anyway.
+DRAIN_MARGIN_S = 2.0
+
 
 class OrchestratorApp(ServicerApp):
     """OrchestratorService on the streaming pipeline engine."""
@@ -72,6 +75,27 @@ class OrchestratorApp(ServicerApp):
         ready = await prompts.warm(self.deps.tts, self.settings.prompt_warmup_s)
         if not ready:
             self._warming = asyncio.create_task(prompts.warm(self.deps.tts, float("inf")), name="prompt-warmup")
+
+    async def drain(self, grace_s: float) -> None:
+        """Hand active calls off before the grace runs out, so no caller sees its stream cut.
+
+        New calls are already refused (UNAVAILABLE). Each call ends with CALL_ENDED (detail
+        ``DRAINING_DETAIL``) at its next turn boundary, its session left DETACHED for another replica
+        to resume; calls still running when less than ``DRAIN_MARGIN_S`` (or a quarter of the grace)
+        is left are ended then, the turn in progress cut short, so their last messages still
+        reach the caller before the server stops.
+        """
+        rt = self.runtime
+        rt.draining = True
+        for call in list(rt.calls.values()):
+            call.hand_off()
+        waits = [asyncio.create_task(call.ended.wait()) for call in rt.calls.values()]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=max(0.0, grace_s - min(DRAIN_MARGIN_S, grace_s / 4)))
+            for wait in late:
+                wait.cancel()
+        for call in list(rt.calls.values()):
+            call.end("draining")
 
     async def stop(self) -> None:
         """End calls' side tasks, flush analytics, close connections."""

@@ -54,7 +54,12 @@ END_REASONS = {
     "timeout": analytics_pb.CALL_END_REASON_TIMEOUT,
     "admin": analytics_pb.CALL_END_REASON_ADMIN,
     "disconnected": analytics_pb.CALL_END_REASON_UNSPECIFIED,
+    "draining": analytics_pb.CALL_END_REASON_UNSPECIFIED,
 }
+# CALL_ENDED detail of a call handed off because its replica shuts down; the session stays DETACHED.
+DRAINING_DETAIL = "draining: this replica is shutting down; call again with session_id to resume"
+# End reasons that leave the session resumable.
+_RESUMABLE = frozenset({"disconnected", "draining"})
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ class Runtime:
     system_prompt: str
     events: EventSink
     calls: dict[str, Call] = field(default_factory=dict)
+    draining: bool = False
 
 
 def words(text: str) -> list[str]:
@@ -163,6 +169,16 @@ class Call:
             self.end_reason = reason
         self.ended.set()
 
+    def at_turn_boundary(self) -> bool:
+        """True when no turn is in progress and the caller is not in the middle of an utterance."""
+        idle = self.turn_task is None or self.turn_task.done() or self.turn_task is asyncio.current_task()
+        return idle and self.speech_start_ms is None
+
+    def hand_off(self) -> None:
+        """The replica is draining: end the call now if between turns, else once the turn in progress ends."""
+        if self.at_turn_boundary():
+            self.end("draining")
+
     async def _main(self, requests: AsyncIterator[pb.ConverseRequest]) -> None:
         kind = pb.CALL_EVENT_TYPE_SESSION_RESUMED if self.resumed else pb.CALL_EVENT_TYPE_SESSION_STARTED
         tasks = [
@@ -195,7 +211,7 @@ class Call:
 
     async def _close(self) -> None:
         reason = self.end_reason or "hangup"
-        ended = reason != "disconnected"
+        ended = reason not in _RESUMABLE
         try:
             await self.rt.store.release(self.session, ended=ended)
         except MeshError as exc:
@@ -208,7 +224,8 @@ class Call:
                 turn_count=self.session.turn_count,
             )
         )
-        event = pb.CallEvent(type=pb.CALL_EVENT_TYPE_CALL_ENDED, session_id=self.session.session_id, detail=reason)
+        detail = DRAINING_DETAIL if reason == "draining" else reason
+        event = pb.CallEvent(type=pb.CALL_EVENT_TYPE_CALL_ENDED, session_id=self.session.session_id, detail=detail)
         for item in (pb.ConverseResponse(turn_index=self.turn_index, event=event), None):
             with contextlib.suppress(asyncio.QueueFull):
                 self.out.put_nowait(item)
@@ -497,6 +514,8 @@ class Call:
             self.end("transfer")
         elif result.action == END_CALL_ACTION:
             self.end("hangup")
+        elif self.rt.draining and self.at_turn_boundary():
+            self.end("draining")
 
     def _report_turn(self, turn: Turn, given: TurnInput, interrupted: bool) -> None:
         """Session bookkeeping and analytics for a finished or interrupted turn."""

@@ -1,0 +1,129 @@
+"""Rolling restart: SIGTERM an orchestrator with live calls; a second one takes them over through Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from mesh import dial
+from orchestrator.call import DRAINING_DETAIL
+from orchestrator.caller import CallRecord, place_call
+from orchestrator.launcher import LocalMesh
+from tests.conftest import RedisServer, free_port
+from tests.integration.conftest import mesh_env, start_mesh
+from voicebot.catalog import BY_NAME
+from voicebot.v1 import orchestrator_service_pb2 as pb
+from voicebot.v1 import orchestrator_service_pb2_grpc
+
+pytestmark = pytest.mark.slow
+
+CALLS = 4
+QUESTIONS = [
+    "what are your branch hours",
+    "when is the riverside branch open",
+    "what is the routing number",
+    "how do I report a lost card",
+    "what are your branch hours on saturday",
+]
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalMesh, LocalMesh]]:
+    """Replica A with the whole mesh and a 20 s grace, replica B a second orchestrator; sessions in Redis."""
+    workdir = tmp_path_factory.mktemp("rollout")
+    redis = RedisServer(workdir)
+    redis.start()
+    shared = {"VOICEBOT_ORCHESTRATOR_SESSION_STORE": "redis", "VOICEBOT_ORCHESTRATOR_REDIS_URL": redis.url}
+    first = start_mesh(
+        workdir / "a", **shared, VOICEBOT_ORCHESTRATOR_REPLICA="replica-a", VOICEBOT_ORCHESTRATOR_GRACE_S="20"
+    )
+    ports = {child.info.name: child.port for child in first.children}
+    ports["orchestrator"] = free_port()
+    second = LocalMesh(
+        services=(BY_NAME["orchestrator"],),
+        ports=ports,
+        env=mesh_env(workdir / "b", **shared, VOICEBOT_ORCHESTRATOR_REPLICA="replica-b"),
+        log_dir=Path(workdir / "b" / "logs"),
+    )
+    try:
+        second.start()
+        second.wait_serving(120)
+        yield first, second
+    finally:
+        second.stop()
+        first.stop()
+        redis.stop()
+
+
+def caller(n: int, session_id: str = "") -> pb.SessionConfig:
+    """A text call from caller ``n`` (each its own caller id, so per-caller limits do not apply)."""
+    return pb.SessionConfig(text_only=True, caller_id=f"+1555010{n:04d}", session_id=session_id)
+
+
+def answered(record: CallRecord) -> int:
+    """Turns the bot finished answering (interrupted ones do not count)."""
+    return sum(1 for e in record.events if e.type == pb.CALL_EVENT_TYPE_TURN_ENDED and not e.detail)
+
+
+async def test_sigterm_drains_to_the_other_replica_without_dropping_a_call(
+    replicas: tuple[LocalMesh, LocalMesh],
+) -> None:
+    first, second = replicas
+    a, b = first.child("orchestrator").target, second.child("orchestrator").target
+    one_turn_each = asyncio.Semaphore(0)
+
+    def counting(response: pb.ConverseResponse) -> None:
+        if response.WhichOneof("output") == "event" and response.event.type == pb.CALL_EVENT_TYPE_TURN_ENDED:
+            one_turn_each.release()
+
+    async with dial(a) as channel_a, dial(b) as channel_b:
+        stub_a = orchestrator_service_pb2_grpc.OrchestratorServiceStub(channel_a)
+        stub_b = orchestrator_service_pb2_grpc.OrchestratorServiceStub(channel_b)
+        watch = health_pb2_grpc.HealthStub(channel_a).Watch(health_pb2.HealthCheckRequest(service=""))
+        assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+        calls = [
+            asyncio.create_task(place_call(stub_a, caller(n), texts=QUESTIONS, realtime=False, on_response=counting))
+            for n in range(CALLS)
+        ]
+        for _ in range(CALLS):
+            await asyncio.wait_for(one_turn_each.acquire(), 60)
+
+        first.child("orchestrator").process.send_signal(signal.SIGTERM)
+        assert (await asyncio.wait_for(watch.read(), 5)).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        watch.cancel()  # an open Watch is an RPC in flight too: it would hold the server for the whole grace
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await place_call(stub_a, caller(CALLS), texts=["hello"], realtime=False)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        dropped = 0
+        resumed: list[CallRecord] = []
+        records = await asyncio.gather(*calls, return_exceptions=True)
+        for record in records:
+            if not isinstance(record, CallRecord):
+                dropped += 1
+                continue
+            ended = record.events[-1]
+            assert ended.type == pb.CALL_EVENT_TYPE_CALL_ENDED
+            if ended.detail != DRAINING_DETAIL:
+                assert answered(record) == len(QUESTIONS)  # it finished on A within the grace
+                continue
+            left = QUESTIONS[answered(record) :]
+            again = caller(records.index(record), session_id=record.session_id)
+            resumed.append(await place_call(stub_b, again, texts=left, realtime=False))
+        assert dropped == 0
+        assert first.child("orchestrator").process.wait(30) == 0
+        for record in resumed:
+            assert record.event_types()[0] == "SESSION_RESUMED"
+            assert record.event_types()[-1] == "CALL_ENDED"
+            session = (await stub_b.GetSession(pb.GetSessionRequest(session_id=record.session_id))).session
+            assert session.turn_count == len(QUESTIONS)
+            assert session.state == pb.SESSION_STATE_ENDED
+        assert resumed, "with five turns each, at least one call is still running when A drains"
+        after = await place_call(stub_b, caller(CALLS + 1), texts=["what are your branch hours"], realtime=False)
+        assert "Saturday" in after.bot_text
