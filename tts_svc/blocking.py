@@ -176,23 +176,35 @@ class BlockingEngine:
         """Speak one segment; pieces arrive as the workers make them; closing early cancels the work.
 
         Each part runs in one worker call, which hands each piece to the event loop as soon as
-        it is made. All parts are submitted at once, in order, so a later part runs beside or
-        right behind the first rather than behind whatever other streams submit meanwhile.
+        it is made. All parts are submitted at once, in order, and each waits in its worker for
+        the one before, so a later part runs right behind the first rather than behind whatever
+        other streams submit meanwhile.
         """
         rate = self._rate(request.voice)
         token = CancelToken()
         loop = asyncio.get_running_loop()
 
+        done = [threading.Event() for _ in request.parts]
+
         def produce(index: int, text: str, pieces: asyncio.Queue[AudioPiece | None]) -> None:
             _current_token.set(token)  # the bridge runs this in a copy of the caller's context
-            started = time.perf_counter()
-            for samples in self._pieces(text, request):
-                if token.cancelled:
-                    raise SynthesisCancelled
-                now = time.perf_counter()
-                audio = np.asarray(samples, dtype=np.float32).reshape(-1)
-                loop.call_soon_threadsafe(pieces.put_nowait, AudioPiece(audio, rate, (now - started) * 1000, index))
-                started = now
+            try:
+                # A later part holds its worker until the part before it is made: it must not
+                # slow that part down, and must not let other streams' work in between.
+                while index and not done[index - 1].wait(0.05):
+                    if token.cancelled:
+                        raise SynthesisCancelled
+                started = time.perf_counter()
+                for samples in self._pieces(text, request):
+                    if token.cancelled:
+                        raise SynthesisCancelled
+                    now = time.perf_counter()
+                    audio = np.asarray(samples, dtype=np.float32).reshape(-1)
+                    piece = AudioPiece(audio, rate, (now - started) * 1000, index)
+                    loop.call_soon_threadsafe(pieces.put_nowait, piece)
+                    started = now
+            finally:
+                done[index].set()
 
         def finished(pieces: asyncio.Queue[AudioPiece | None]) -> Callable[[asyncio.Future[None]], None]:
             # Pieces are queued from the worker before the job's completion reaches the loop,
