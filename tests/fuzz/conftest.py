@@ -196,14 +196,16 @@ async def stream(
     read_gap_s: float = 0.0,
 ) -> list[Any]:
     """Run one streaming call: read every response (slowly with ``read_gap_s``), or cancel after
-    ``cancel_after`` responses (0: right away); check the final status; return the responses read.
+    ``cancel_after`` responses (or 0.3 s, whichever comes first; 0: right away); check the final status;
+    return the responses read.
     """
     responses: list[Any] = []
     rpc_call = call(requests, timeout=deadline_s)
+    timer = None
+    if cancel_after is not None:
+        # Cancel after ``cancel_after`` responses, or abruptly after a short while when fewer come.
+        timer = asyncio.get_running_loop().call_later(0.01 if cancel_after == 0 else 0.3, rpc_call.cancel)
     try:
-        if cancel_after == 0:
-            await asyncio.sleep(0.01)
-            rpc_call.cancel()
         async for response in rpc_call:
             responses.append(response)
             if cancel_after is not None and len(responses) >= cancel_after:
@@ -217,6 +219,9 @@ async def stream(
         code, details = exc.code(), exc.details()
     except asyncio.CancelledError:
         code, details = C.CANCELLED, "cancelled by the test"
+    finally:
+        if timer is not None:
+            timer.cancel()
     if cancel_after is not None:
         allowed = {*allowed, C.CANCELLED}
     check(h, rpc, code, details, allowed)
@@ -303,3 +308,37 @@ GARBAGE = st.one_of(
     st.sampled_from([b"\xff", b"\x0a\xff\xff\xff\xff\x0f", b"\x08" + b"\xff" * 10, b"\x12\x05ab", b"\x00" * 8]),
 )
 """Bytes that are mostly not a valid protobuf message (truncated lengths, bad varints, bad wire types)."""
+
+
+END_MODES = st.sampled_from(["close", "close", "open", "cancel0", "cancel1", "slow"])
+"""How a fuzzed stream ends: half-close, left open (the server waits for more), cancelled after 0 or 1
+responses, or half-closed and read slowly."""
+
+
+async def bidi(
+    h: Harness,
+    rpc: str,
+    call: Callable[..., Any],
+    requests: Sequence[Any],
+    mode: str,
+    allowed: Iterable[grpc.StatusCode],
+    *,
+    deadline_s: float = CASE_DEADLINE_S,
+) -> list[Any]:
+    """Run one bidi stream of ``requests`` ended the way ``mode`` says (see ``END_MODES``).
+
+    A stream left open may end DEADLINE_EXCEEDED (it legitimately waits for more input); a half-closed
+    one may not: it must end by itself within ``deadline_s``.
+    """
+    allowed = set(allowed)
+    if mode == "open":
+        return await stream(
+            h, f"{rpc} open", call, paced(requests, hold_open=True), allowed | {C.DEADLINE_EXCEEDED}, deadline_s=0.5
+        )
+    if mode.startswith("cancel"):
+        cancel_after = int(mode.removeprefix("cancel"))
+        return await stream(
+            h, f"{rpc} cancel", call, paced(requests, hold_open=True), allowed, cancel_after=cancel_after, deadline_s=2
+        )
+    gap = 0.02 if mode == "slow" else 0.0
+    return await stream(h, rpc, call, paced(requests), allowed, deadline_s=deadline_s, read_gap_s=gap)
