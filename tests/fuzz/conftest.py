@@ -17,6 +17,7 @@ import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -30,7 +31,7 @@ from mesh import MeshServer, dial
 FULL = os.environ.get("VOICEBOT_FUZZ_FULL") == "1"
 CASE_DEADLINE_S = 5.0
 """gRPC deadline of every case unless it says otherwise."""
-OPEN_DEADLINE_S = 0.5
+OPEN_DEADLINE_S = 0.2
 """Deadline of a stream the test leaves open on purpose (the server legitimately waits for more input)."""
 
 C = grpc.StatusCode
@@ -58,10 +59,10 @@ def examples(ci: int, full: int) -> settings:
 class Harness:
     """One module's loop, servers, channel and tally of outcomes."""
 
-    def __init__(self, name: str) -> None:
-        """Create the loop; nothing is started yet."""
+    def __init__(self, name: str, loop: asyncio.AbstractEventLoop) -> None:
+        """A harness on ``loop`` (shared by the session); nothing is started yet."""
         self.name = name
-        self.loop = asyncio.new_event_loop()
+        self.loop = loop
         self.stack = contextlib.AsyncExitStack()
         self.channel: grpc.aio.Channel | None = None
         self.target = ""
@@ -70,6 +71,8 @@ class Harness:
         self.started = time.monotonic()
         self._background: list[asyncio.Task[None]] = []
         self.healthy_runs = 0
+        self.slowest: list[tuple[float, str]] = []
+        self._last = time.monotonic()
 
     def run(self, coro: Awaitable[T], timeout: float = 60.0) -> T:
         """Run one coroutine on the module loop; a case that outlives ``timeout`` is a hang and fails."""
@@ -91,6 +94,7 @@ class Harness:
         """Dial ``target``; the channel is the one every case of the module uses."""
         self.target = target
         self.channel = dial(target)
+        self._last = self.started = time.monotonic()
         return self.channel
 
     def background(self, healthy: Callable[[], Awaitable[None]]) -> None:
@@ -118,6 +122,9 @@ class Harness:
         """Count one case's outcome."""
         self.cases += 1
         self.tally[f"{rpc} {code.name}"] += 1
+        now = time.monotonic()
+        self.slowest = sorted([*self.slowest, (now - self._last, f"{rpc} {code.name}")], reverse=True)[:3]
+        self._last = now
 
     def close(self) -> None:
         """Stop servers and the loop."""
@@ -128,13 +135,14 @@ class Harness:
             await self.stack.aclose()
 
         self.loop.run_until_complete(stop())
-        self.loop.close()
 
     def summary(self) -> str:
         """One line per RPC and code, plus the case count and rate."""
         elapsed = time.monotonic() - self.started
         lines = [f"fuzz {self.name}: {self.cases} cases in {elapsed:.1f} s ({self.cases / max(elapsed, 1e-9):.1f}/s)"]
         lines += [f"  {key}: {count}" for key, count in sorted(self.tally.items())]
+        lines += [f"  slowest: {label} {seconds:.1f} s" for seconds, label in self.slowest]
+        lines += [f"  healthy concurrent runs: {self.healthy_runs}"]
         return "\n".join(lines)
 
 
@@ -259,10 +267,79 @@ async def health_serving(h: Harness) -> None:
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
+class Peers:
+    """The five non-orchestrator services, started in process once per session on the shared loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, workdir: Path) -> None:
+        """Nothing starts until a module asks for a service."""
+        self.loop = loop
+        self.workdir = workdir
+        self.stack = contextlib.AsyncExitStack()
+        self.targets: dict[str, str] = {}
+
+    def target(self, name: str) -> str:
+        """host:port of service ``name`` (stt, tts, llm, cache, analytics), started on first use."""
+        if name not in self.targets:
+            app = _peer_app(name, self.workdir)
+            server = MeshServer(app, app.settings)  # type: ignore[attr-defined]
+
+            async def start() -> None:
+                await asyncio.wait_for(self.stack.enter_async_context(server), 300)
+
+            self.loop.run_until_complete(start())
+            self.targets[name] = f"127.0.0.1:{server.port}"
+        return self.targets[name]
+
+    def all(self) -> dict[str, str]:
+        """``<name>_target`` for every peer, as OrchestratorSettings takes them."""
+        return {f"{name}_target": self.target(name) for name in ("stt", "tts", "llm", "cache", "analytics")}
+
+    def close(self) -> None:
+        """Stop every peer and the loop."""
+        self.loop.run_until_complete(self.stack.aclose())
+        self.loop.close()
+
+
+def _peer_app(name: str, workdir: Path) -> Any:
+    local: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "metrics_port": -1}
+    if name == "stt":
+        from stt_svc.app import SttApp
+        from stt_svc.config import SttSettings
+
+        return SttApp(SttSettings.from_env({}, **local))
+    if name == "tts":
+        from tts_svc.app import TtsApp
+        from tts_svc.config import TtsSettings
+
+        return TtsApp(TtsSettings.from_env({}, **local))
+    if name == "llm":
+        from llm_svc.app import LlmApp
+        from llm_svc.config import LlmSettings
+
+        return LlmApp(LlmSettings.from_env({}, **local))
+    if name == "cache":
+        from cache_svc.app import CacheApp
+        from cache_svc.config import CacheSettings
+
+        return CacheApp(CacheSettings.from_env({}, **local))
+    from analytics_svc.app import AnalyticsApp
+    from analytics_svc.config import AnalyticsSettings
+
+    return AnalyticsApp(AnalyticsSettings.from_env({}, db_path=str(workdir / "analytics.db"), **local))
+
+
+@pytest.fixture(scope="session")
+def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peers]:
+    """The shared loop and the in-process peers every fuzz module dials (each started once)."""
+    running = Peers(asyncio.new_event_loop(), tmp_path_factory.mktemp("fuzz"))
+    yield running
+    running.close()
+
+
 @contextlib.contextmanager
-def harness(name: str) -> Iterator[Harness]:
-    """A harness closed at the end, printing its tally (pytest -s shows it; -rA too)."""
-    h = Harness(name)
+def harness(name: str, peers: Peers) -> Iterator[Harness]:
+    """A harness on the session loop, closed at the end, printing its tally (``pytest -s`` shows it)."""
+    h = Harness(name, peers.loop)
     try:
         yield h
     finally:
@@ -333,7 +410,12 @@ async def bidi(
     allowed = set(allowed)
     if mode == "open":
         return await stream(
-            h, f"{rpc} open", call, paced(requests, hold_open=True), allowed | {C.DEADLINE_EXCEEDED}, deadline_s=0.5
+            h,
+            f"{rpc} open",
+            call,
+            paced(requests, hold_open=True),
+            allowed | {C.DEADLINE_EXCEEDED},
+            deadline_s=OPEN_DEADLINE_S,
         )
     if mode.startswith("cancel"):
         cancel_after = int(mode.removeprefix("cancel"))

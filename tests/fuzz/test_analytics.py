@@ -9,9 +9,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analytics_svc.app import AnalyticsApp
-from analytics_svc.config import AnalyticsSettings
-from mesh import MeshServer
 from tests.fuzz.conftest import (
     ALWAYS_ALLOWED,
     ENUMS,
@@ -21,6 +18,7 @@ from tests.fuzz.conftest import (
     OPEN_DEADLINE_S,
     C,
     Harness,
+    Peers,
     examples,
     harness,
     health_serving,
@@ -38,11 +36,9 @@ SERVICE = "/voicebot.v1.AnalyticsService/"
 
 
 @pytest.fixture(scope="module")
-def h(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    with harness("analytics") as h:
-        db = tmp_path_factory.mktemp("analytics") / "a.db"
-        settings = AnalyticsSettings.from_env({}, host="127.0.0.1", port=0, metrics_port=-1, db_path=str(db))
-        channel = h.run(h.connect(h.run(h.serve(MeshServer(AnalyticsApp(settings), settings)))))
+def h(peers: Peers) -> Iterator[Harness]:
+    with harness("analytics", peers) as h:
+        channel = h.run(h.connect(peers.target("analytics")))
         stub = analytics_service_pb2_grpc.AnalyticsServiceStub(channel)
         runs = iter(range(10**9))
 
@@ -119,7 +115,7 @@ BATCHES = st.one_of(
 )
 
 
-@examples(ci=60, full=3500)
+@examples(ci=30, full=3500)
 @given(batches=st.lists(BATCHES, max_size=4), gap=st.sampled_from([0.0, 0.0, 0.01]))
 def test_ingest(h: Harness, batches: list[pb.IngestRequest], gap: float) -> None:
     h.run(unary(h, "Ingest", stub(h).Ingest, paced(batches, gap_s=gap), ALWAYS_ALLOWED))
@@ -155,7 +151,17 @@ def test_watch(h: Harness, session: str, skip: bool, cancel_after: int | None) -
     """A watch of a session that never ends waits for events: DEADLINE_EXCEEDED (short deadline) is legitimate."""
     request = pb.WatchSessionRequest(session_id=session, skip_history=skip)
     allowed = ALWAYS_ALLOWED | {C.DEADLINE_EXCEEDED}
-    h.run(stream(h, "WatchSession", stub(h).WatchSession, request, allowed, cancel_after=cancel_after, deadline_s=0.3))
+    h.run(
+        stream(
+            h,
+            "WatchSession",
+            stub(h).WatchSession,
+            request,
+            allowed,
+            cancel_after=cancel_after,
+            deadline_s=OPEN_DEADLINE_S,
+        )
+    )
 
 
 @examples(ci=40, full=2000)

@@ -8,9 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llm_svc.app import LlmApp
-from llm_svc.config import LlmSettings
-from mesh import MeshServer
 from tests.fuzz.conftest import (
     ALWAYS_ALLOWED,
     ENUMS,
@@ -20,6 +17,7 @@ from tests.fuzz.conftest import (
     INT64,
     C,
     Harness,
+    Peers,
     examples,
     harness,
     health_serving,
@@ -38,10 +36,9 @@ ADAPTER_ALLOWED = ALWAYS_ALLOWED | {C.NOT_FOUND, C.ALREADY_EXISTS, C.FAILED_PREC
 
 
 @pytest.fixture(scope="module")
-def h() -> Iterator[Harness]:
-    with harness("llm") as h:
-        settings = LlmSettings.from_env({}, host="127.0.0.1", port=0, metrics_port=-1)
-        channel = h.run(h.connect(h.run(h.serve(MeshServer(LlmApp(settings), settings)))))
+def h(peers: Peers) -> Iterator[Harness]:
+    with harness("llm", peers) as h:
+        channel = h.run(h.connect(peers.target("llm")))
         stub = llm_service_pb2_grpc.LlmServiceStub(channel)
         request = pb.StreamingGenerateRequest(
             messages=[pb.ChatMessage(role=pb.ROLE_USER, content="what are your branch opening hours")]
@@ -104,14 +101,34 @@ GENERATES = st.builds(
 )
 
 
+PLAUSIBLE = st.builds(
+    pb.StreamingGenerateRequest,
+    messages=st.lists(
+        st.builds(
+            pb.ChatMessage,
+            role=st.sampled_from([pb.ROLE_SYSTEM, pb.ROLE_USER, pb.ROLE_USER, pb.ROLE_ASSISTANT]),
+            content=st.one_of(
+                text(80), st.sampled_from(["what is my balance", "lend me 20000 over 5 years", "branch hours?"])
+            ),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    tool_choice=st.sampled_from([0, 1, 2, 3]),
+    max_tokens=st.one_of(st.just(0), st.integers(1, 64)),
+    stop=st.lists(st.text(min_size=1, max_size=4), max_size=2),
+)
+"""Requests that pass validation more often, so the engine itself gets odd but valid input."""
+
+
 @examples(ci=80, full=4500)
-@given(request=GENERATES, read_gap=st.sampled_from([0.0, 0.0, 0.0, 0.01]))
+@given(request=st.one_of(GENERATES, PLAUSIBLE), read_gap=st.sampled_from([0.0, 0.0, 0.0, 0.01]))
 def test_generate(h: Harness, request: pb.StreamingGenerateRequest, read_gap: float) -> None:
     h.run(stream(h, "StreamingGenerate", stub(h).StreamingGenerate, request, GENERATE_ALLOWED, read_gap_s=read_gap))
 
 
 @examples(ci=30, full=1500)
-@given(request=GENERATES, cancel_after=st.integers(0, 3))
+@given(request=st.one_of(GENERATES, PLAUSIBLE), cancel_after=st.integers(0, 3))
 def test_generate_cancelled(h: Harness, request: pb.StreamingGenerateRequest, cancel_after: int) -> None:
     call = stub(h).StreamingGenerate
     h.run(stream(h, "StreamingGenerate cancel", call, request, GENERATE_ALLOWED, cancel_after=cancel_after))

@@ -13,17 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analytics_svc.app import AnalyticsApp
-from analytics_svc.config import AnalyticsSettings
-from cache_svc.app import CacheApp
-from cache_svc.config import CacheSettings
-from llm_svc.app import LlmApp
-from llm_svc.config import LlmSettings
 from mesh import MeshServer
 from orchestrator.app import OrchestratorApp
 from orchestrator.config import OrchestratorSettings
-from stt_svc.app import SttApp
-from stt_svc.config import SttSettings
 from tests.fuzz.conftest import (
     ALWAYS_ALLOWED,
     END_MODES,
@@ -32,6 +24,7 @@ from tests.fuzz.conftest import (
     INT32,
     C,
     Harness,
+    Peers,
     bidi,
     blobs,
     examples,
@@ -42,11 +35,8 @@ from tests.fuzz.conftest import (
     text,
     unary,
 )
-from tts_svc.app import TtsApp
-from tts_svc.config import TtsSettings
-from voicebot.v1 import audio_pb2
+from voicebot.v1 import audio_pb2, orchestrator_service_pb2_grpc
 from voicebot.v1 import orchestrator_service_pb2 as pb
-from voicebot.v1 import orchestrator_service_pb2_grpc
 
 SERVICE = "/voicebot.v1.OrchestratorService/"
 CONVERSE_ALLOWED = ALWAYS_ALLOWED | {C.NOT_FOUND, C.FAILED_PRECONDITION, C.UNAVAILABLE}
@@ -56,24 +46,16 @@ LOCAL = {"host": "127.0.0.1", "port": 0, "metrics_port": -1}
 
 
 @pytest.fixture(scope="module")
-def h(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+def h(peers: Peers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     tmp = tmp_path_factory.mktemp("orchestrator")
-    with harness("orchestrator") as h:
-        peers = {
-            "stt": SttApp(SttSettings.from_env({}, **LOCAL)),
-            "tts": TtsApp(TtsSettings.from_env({}, **LOCAL)),
-            "llm": LlmApp(LlmSettings.from_env({}, **LOCAL)),
-            "cache": CacheApp(CacheSettings.from_env({}, **LOCAL)),
-            "analytics": AnalyticsApp(AnalyticsSettings.from_env({}, db_path=str(tmp / "a.db"), **LOCAL)),
-        }
-        targets = {}
-        for name, app in peers.items():
-            targets[f"{name}_target"] = h.run(h.serve(MeshServer(app, app.settings)), timeout=300)  # type: ignore[attr-defined]
+    with harness("orchestrator", peers) as h:
+        targets = peers.all()
         settings = OrchestratorSettings.from_env(
             {},
             events_spill_dir=str(tmp / "spill"),
             rate_limit_calls_per_minute=0,
             rate_limit_max_concurrent=0,
+            prompt_warmup_s=0,  # prompts are synthesised in the background instead
             **LOCAL,
             **targets,
         )

@@ -10,9 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mesh import MeshServer
-from stt_svc.app import SttApp
-from stt_svc.config import SttSettings
 from tests.fuzz.conftest import (
     ALWAYS_ALLOWED,
     END_MODES,
@@ -21,6 +18,7 @@ from tests.fuzz.conftest import (
     INT32,
     C,
     Harness,
+    Peers,
     bidi,
     blobs,
     examples,
@@ -29,9 +27,8 @@ from tests.fuzz.conftest import (
     raw_stream,
     text,
 )
-from voicebot.v1 import audio_pb2
+from voicebot.v1 import audio_pb2, stt_service_pb2_grpc
 from voicebot.v1 import stt_service_pb2 as pb
-from voicebot.v1 import stt_service_pb2_grpc
 
 SERVICE = "/voicebot.v1.SttService/"
 ALLOWED = ALWAYS_ALLOWED | {C.UNAVAILABLE}
@@ -47,10 +44,9 @@ def tone(ms: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def h() -> Iterator[Harness]:
-    with harness("stt") as h:
-        settings = SttSettings.from_env({}, host="127.0.0.1", port=0, metrics_port=-1)
-        channel = h.run(h.connect(h.run(h.serve(MeshServer(SttApp(settings), settings)))), timeout=300)
+def h(peers: Peers) -> Iterator[Harness]:
+    with harness("stt", peers) as h:
+        channel = h.run(h.connect(peers.target("stt")))
         stub = stt_service_pb2_grpc.SttServiceStub(channel)
         config = pb.StreamingRecognizeRequest(config=pb.RecognitionConfig(audio_format=LINEAR16_16K))
         silence = [pb.StreamingRecognizeRequest(audio=b"\x00" * 3200) for _ in range(10)]

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mesh import MeshServer
 from tests.fuzz.conftest import (
     ALWAYS_ALLOWED,
     END_MODES,
@@ -18,6 +17,7 @@ from tests.fuzz.conftest import (
     INT32,
     C,
     Harness,
+    Peers,
     bidi,
     examples,
     harness,
@@ -27,11 +27,8 @@ from tests.fuzz.conftest import (
     text,
     unary,
 )
-from tts_svc.app import TtsApp
-from tts_svc.config import TtsSettings
-from voicebot.v1 import audio_pb2
+from voicebot.v1 import audio_pb2, tts_service_pb2_grpc
 from voicebot.v1 import tts_service_pb2 as pb
-from voicebot.v1 import tts_service_pb2_grpc
 
 SERVICE = "/voicebot.v1.TtsService/"
 ALLOWED = ALWAYS_ALLOWED | {C.NOT_FOUND, C.UNAVAILABLE}
@@ -40,10 +37,9 @@ HALF_CLOSED_DEADLINE_S = 30.0
 
 
 @pytest.fixture(scope="module")
-def h() -> Iterator[Harness]:
-    with harness("tts") as h:
-        settings = TtsSettings.from_env({}, host="127.0.0.1", port=0, metrics_port=-1)
-        channel = h.run(h.connect(h.run(h.serve(MeshServer(TtsApp(settings), settings)))), timeout=300)
+def h(peers: Peers) -> Iterator[Harness]:
+    with harness("tts", peers) as h:
+        channel = h.run(h.connect(peers.target("tts")))
         stub = tts_service_pb2_grpc.TtsServiceStub(channel)
         requests = [
             pb.StreamingSynthesizeRequest(config=pb.SynthesisConfig()),
