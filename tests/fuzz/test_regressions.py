@@ -1,0 +1,54 @@
+"""Bugs the fuzzer found, one test each, kept in the default run."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from mesh import dial
+from tests.fuzz.conftest import Peers, paced
+from voicebot.v1 import cache_service_pb2, cache_service_pb2_grpc
+
+CORRUPT = b"\x0a\xff\xff\xff\xff\x0f"
+"""Field 1, length-delimited, with a length varint far past the end: protobuf refuses to parse it."""
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "kind"),
+    [
+        ("cache", "/voicebot.v1.CacheService/Lookup", "unary_unary"),
+        ("cache", "/voicebot.v1.CacheService/Warm", "stream_unary"),
+        ("llm", "/voicebot.v1.LlmService/StreamingGenerate", "unary_stream"),
+        ("stt", "/voicebot.v1.SttService/StreamingRecognize", "stream_stream"),
+    ],
+)
+def test_undecodable_request_is_invalid_argument(peers: Peers, service: str, method: str, kind: str) -> None:
+    """gRPC answered undecodable request bytes with UNKNOWN (and logged a traceback); the mesh
+    interceptor now answers INVALID_ARGUMENT naming the problem, for all four RPC kinds."""
+
+    async def send(channel: grpc.aio.Channel) -> None:
+        call = getattr(channel, kind)(method, request_serializer=None, response_deserializer=None)
+        if kind == "unary_unary":
+            await call(CORRUPT, timeout=10)
+        elif kind == "stream_unary":
+            await call(paced([CORRUPT]), timeout=10)
+        elif kind == "unary_stream":
+            [_ async for _ in call(CORRUPT, timeout=10)]
+        else:
+            [_ async for _ in call(paced([CORRUPT]), timeout=10)]
+
+    target, cache = peers.target(service), peers.target("cache")
+
+    async def case() -> None:
+        async with dial(target) as channel, dial(cache) as other:
+            stats = cache_service_pb2_grpc.CacheServiceStub(other)
+            healthy = asyncio.ensure_future(stats.GetStats(cache_service_pb2.GetStatsRequest(), timeout=10))
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await send(channel)
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "not a valid protobuf message" in (caught.value.details() or "")
+            assert (await healthy).storage
+
+    peers.loop.run_until_complete(case())
