@@ -281,7 +281,7 @@ class Peers:
         """host:port of service ``name`` (stt, tts, llm, cache, analytics), started on first use."""
         if name not in self.targets:
             app = _peer_app(name, self.workdir)
-            server = MeshServer(app, app.settings)  # type: ignore[attr-defined]
+            server = MeshServer(app, app.settings)
 
             async def start() -> None:
                 await asyncio.wait_for(self.stack.enter_async_context(server), 300)

@@ -47,7 +47,11 @@ def h(peers: Peers) -> Iterator[Harness]:
             session = f"healthy-{n}"
             events = [
                 pb.Event(event_id=f"{session}-a", session_id=session, call_started=pb.CallStarted(tenant="t")),
-                pb.Event(event_id=f"{session}-b", session_id=session, call_ended=pb.CallEnded(reason=1)),
+                pb.Event(
+                    event_id=f"{session}-b",
+                    session_id=session,
+                    call_ended=pb.CallEnded(reason=pb.CALL_END_REASON_HANGUP),
+                ),
             ]
             reply = await stub.Ingest(paced([pb.IngestRequest(events=events)]), timeout=30)
             assert reply.accepted_count == 2
@@ -131,7 +135,7 @@ def test_ingest_left_open(h: Harness, batches: list[pb.IngestRequest]) -> None:
 
 
 def report_request(start: Timestamp | None, end: Timestamp | None, group: int) -> pb.GetReportRequest:
-    request = pb.GetReportRequest(group_by=group)
+    request = pb.GetReportRequest(group_by=group)  # type: ignore[arg-type]
     if start is not None:
         request.start_time.CopyFrom(start)
     if end is not None:

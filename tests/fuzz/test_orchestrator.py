@@ -212,7 +212,7 @@ def test_unary_rpcs(
     if kind == 0:
         h.run(unary(h, "GetSession", s.GetSession, pb.GetSessionRequest(session_id=session_id), allowed))
     elif kind == 1:
-        request = pb.ListSessionsRequest(page_size=page_size, page_token=token, state=state)
+        request = pb.ListSessionsRequest(page_size=page_size, page_token=token, state=state)  # type: ignore[arg-type]
         h.run(unary(h, "ListSessions", s.ListSessions, request, ALWAYS_ALLOWED))
     elif kind == 2:
         request_end = pb.EndSessionRequest(session_id=session_id, reason=reason)
