@@ -4,9 +4,12 @@ One implementation for every service: the orchestrator masks transcripts before 
 and analytics; analytics redacts before storing; the cache refuses answers that hold any; TTS
 reads numbers digit by digit with all but the last four masked.
 
-Digit runs may contain spaces, dots or dashes between groups ("4111 1111 1111 1111"). A run of
-13-19 digits that passes the Luhn check is a card number; any other run of 8-17 digits is
-treated as an account number; 3-2-4 digit groups are a US social security number.
+Digit runs may contain spaces, dots, commas or dashes between groups ("4111 1111 1111 1111"). A run of
+13-19 digits that passes the Luhn check is a card number; any other run of 8-23 digits is
+treated as an account number; 3-2-4 digit groups are a US social security number. Speech-to-text
+writes spoken digit strings with commas too ("4,111,111,111,111,111", "4800 20,1937 5,521"), so
+commas separate groups as well; a well-formed sum below a billion ("$1,250,000.00") is not a number
+to hide.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 _SSN = re.compile(r"\b\d{3}[- ]\d{2}[- ]\d{4}\b")
 _PHONE = re.compile(r"(?<![\w])(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]\d{3}[ .-]\d{4}\b")
 # Digits with optional single separators between them; at least 8 digits in all.
-_DIGIT_RUN = re.compile(r"(?<![\d\w])\d(?:[ .-]?\d){7,22}(?![\d\w])")
+_DIGIT_RUN = re.compile(r"(?<![\d\w])\d(?:[ .,-]?\d){7,22}(?![\d\w])")
+# A sum written with thousands separators, below a billion: 20,000 / 1,250,000.00.
+_AMOUNT = re.compile(r"\d{1,3}(?:,\d{3}){1,2}(?:\.\d{1,2})?")
 # Dates are numbers, not personal data: 2026-11-24, 24.11.2026, 11-24-2026.
 _DATE = re.compile(r"\d{4}[-.]\d{1,2}[-.]\d{1,2}|\d{1,2}[-.]\d{1,2}[-.]\d{4}")
 
@@ -46,12 +51,12 @@ def luhn_valid(digits: str) -> bool:
 
 
 def _classify_run(run: str) -> str | None:
-    if _DATE.fullmatch(run):
+    if _DATE.fullmatch(run) or _AMOUNT.fullmatch(run):
         return None
     digits = re.sub(r"\D", "", run)
     if 13 <= len(digits) <= 19 and luhn_valid(digits):
         return "card_number"
-    if 8 <= len(digits) <= 17:
+    if 8 <= len(digits):
         return "account_number"
     return None
 

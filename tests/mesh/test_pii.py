@@ -17,6 +17,16 @@ from mesh.pii import contains_pii, find_pii, luhn_valid, mask_digits, redact
         ("call me on (555) 123-4567", "call me on (***) ***-4567"),
         ("write to jane.doe@example.com", "write to [email]"),
         ("borrow $20,000 over 60 months at 6.5%", "borrow $20,000 over 60 months at 6.5%"),
+        # Speech-to-text writes spoken digit strings with thousands separators.
+        (
+            "my card number is 4,111,111,111,111,111.",
+            "my card number is *,***,***,***,**1,111.",
+        ),
+        ("it is 4,111,111,111,111,111,111,111 ok", "it is *,***,***,***,***,***,**1,111 ok"),
+        ("a loan of $1,250,000.00 please", "a loan of $1,250,000.00 please"),
+        ("ref 4111111111111111111111", "ref ******************1111"),
+        ("my count number is 4800 20,1937 5,521.", "my count number is **** **,**** 5,521."),
+        ("a balance of $12,345.67 and $250,000", "a balance of $12,345.67 and $250,000"),
         ("on 2026-11-24 at 10:30", "on 2026-11-24 at 10:30"),
         ("born 24.11.1980", "born 24.11.1980"),
     ],
