@@ -75,7 +75,8 @@ def _redis_dump(url: str) -> str:
     client = redis.Redis.from_url(url)
     lines = []
     for key in client.scan_iter(count=1000):
-        kind = client.type(key).decode()
+        kind = client.type(key)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
         value: object
         if kind == "string":
             value = client.get(key)
