@@ -9,7 +9,7 @@ export BUF_CACHE_DIR ?= $(CURDIR)/.tools/buf-cache
 export HF_HUB_OFFLINE := 1
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: demo up test lint typecheck protos protos-check pytest tools clean
+.PHONY: demo up test lint typecheck protos protos-check pytest audit tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ up: $(STAMP)
 	$(BIN)/voicebot up
 
 ## Everything CI checks.
-test: $(STAMP) tools lint typecheck protos-check pytest
+test: $(STAMP) tools lint typecheck protos-check audit pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -50,6 +50,10 @@ protos-check: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py --check
 	$(BIN)/python scripts/gen_settings_doc.py --check
 	$(BIN)/python scripts/buf_breaking.py
+
+# Known vulnerabilities in the installed packages (SKIPPED, not failed, when the service is unreachable).
+audit: $(STAMP)
+	$(BIN)/python scripts/audit.py
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
