@@ -56,7 +56,7 @@ def _classify_run(run: str) -> str | None:
     digits = re.sub(r"\D", "", run)
     if 13 <= len(digits) <= 19 and luhn_valid(digits):
         return "card_number"
-    if 8 <= len(digits):
+    if len(digits) >= 8:
         return "account_number"
     return None
 
