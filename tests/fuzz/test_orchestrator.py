@@ -38,6 +38,8 @@ from tests.fuzz.conftest import (
 from voicebot.v1 import audio_pb2, orchestrator_service_pb2_grpc
 from voicebot.v1 import orchestrator_service_pb2 as pb
 
+pytestmark = pytest.mark.slow  # loads the speech models
+
 SERVICE = "/voicebot.v1.OrchestratorService/"
 CONVERSE_ALLOWED = ALWAYS_ALLOWED | {C.NOT_FOUND, C.FAILED_PRECONDITION, C.UNAVAILABLE}
 HALF_CLOSED_DEADLINE_S = 60.0

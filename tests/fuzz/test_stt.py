@@ -30,6 +30,8 @@ from tests.fuzz.conftest import (
 from voicebot.v1 import audio_pb2, stt_service_pb2_grpc
 from voicebot.v1 import stt_service_pb2 as pb
 
+pytestmark = pytest.mark.slow  # loads the speech models
+
 SERVICE = "/voicebot.v1.SttService/"
 ALLOWED = ALWAYS_ALLOWED | {C.UNAVAILABLE}
 HALF_CLOSED_DEADLINE_S = 30.0
