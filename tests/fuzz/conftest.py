@@ -125,6 +125,9 @@ class Harness:
         now = time.monotonic()
         self.slowest = sorted([*self.slowest, (now - self._last, f"{rpc} {code.name}")], reverse=True)[:3]
         self._last = now
+        report = os.environ.get("VOICEBOT_FUZZ_REPORT")
+        if report and self.cases % 500 == 0:  # progress survives a run that is killed part way
+            Path(f"{report}.{self.name}.progress").write_text(self.summary() + "\n", encoding="utf-8")
 
     def close(self) -> None:
         """Stop servers and the loop."""
