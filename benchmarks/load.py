@@ -156,6 +156,8 @@ class Caller:
         self.first_audio: float | None = None
         self.latency_ms: float | None = None
         self.llm_ms = 0
+        self.ended_detail = ""
+        self.phase = "config"
 
     async def run(self, step: Step, speech_frames: int) -> None:
         call = self.stub.Converse(timeout=120)
@@ -171,6 +173,11 @@ class Caller:
             step.calls += 1
             step.failed += 1
             key = type(exc).__name__ + (f" {exc.code().name}" if hasattr(exc, "code") else "")
+            if isinstance(exc, asyncio.InvalidStateError):  # the orchestrator ended the call: say how
+                key += (
+                    f" (call ended: {(await call.code()).name}, CALL_ENDED {self.ended_detail!r}, "
+                    f"caller in phase {self.phase!r})"
+                )
             step.errors[key] = step.errors.get(key, 0) + 1
             call.cancel()
         finally:
@@ -189,6 +196,8 @@ class Caller:
                 self.latency_ms, self.llm_ms = reply.latency.first_audio_ms, reply.latency.llm_compute_ms
             elif kind == "event" and reply.event.type == pb.CALL_EVENT_TYPE_TURN_ENDED:
                 self.turn_ended.set()
+            elif kind == "event" and reply.event.type == pb.CALL_EVENT_TYPE_CALL_ENDED:
+                self.ended_detail = reply.event.detail
 
     async def _talk(self, call: object, step: Step, speech_frames: int) -> None:
         write = call.write  # type: ignore[attr-defined]
@@ -207,6 +216,7 @@ class Caller:
             step.lags.append(now - due)
             frame += 1
             phase_frames += 1
+            self.phase = f"{phase}, turn {turns_done + 1}"
             if phase == "greeting" and self.greeted.is_set():
                 await write(ACK)
                 phase, phase_frames = "pause", 0
@@ -309,7 +319,7 @@ async def run_step(target: str, n: int, step_s: float, turns: int, speech_ms: in
     return step
 
 
-async def run(steps: list[int], step_s: float, turns: int, speech_ms: int, nice: int) -> None:
+async def run(steps: list[int], step_s: float, turns: int, speech_ms: int, nice: int, max_failed: float) -> None:
     metrics_port = free_port()
     model_ms, cached_ms = engines_ms()
     rows: list[dict[str, Any]] = []
@@ -353,18 +363,24 @@ async def run(steps: list[int], step_s: float, turns: int, speech_ms: int, nice:
                 }
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)
-                if p95 > FORWARD_LIMIT_S or step.failed > 0.01 * max(1, step.calls) or not frames:
+                if p95 > FORWARD_LIMIT_S or step.failed > max_failed * max(1, step.calls) or not frames:
                     break
         finally:
             await asyncio.to_thread(mesh.stop)
-    report(rows, model_ms, cached_ms, step_s, turns, speech_ms)
+    report(rows, model_ms, cached_ms, step_s, turns, speech_ms, max_failed)
 
 
 def report(
-    rows: list[dict[str, Any]], model_ms: float, cached_ms: float, step_s: float, turns: int, speech_ms: int
+    rows: list[dict[str, Any]],
+    model_ms: float,
+    cached_ms: float,
+    step_s: float,
+    turns: int,
+    speech_ms: int,
+    max_failed: float,
 ) -> None:
     """Print the markdown tables."""
-    held = [r for r in rows if r["forward_p95_ms"] <= FORWARD_LIMIT_S * 1000 and r["failed"] <= 0.01 * r["calls"]]
+    held = [r for r in rows if r["forward_p95_ms"] <= FORWARD_LIMIT_S * 1000 and r["failed"] <= max_failed * r["calls"]]
     print(
         f"\n{step_s:.0f} s per step, {turns} turns per call, {speech_ms} ms of caller speech per turn, "
         f"timed engines (end of speech -> first audio: model turn {model_ms:.0f} ms, "
@@ -388,7 +404,8 @@ def report(
     if held:
         best = held[-1]
         print(
-            f"\nlargest N that held (p95 frame forwarding <= 20 ms, <= 1 % failed): {best['n']} calls; "
+            f"\nlargest N that held (p95 frame forwarding <= 20 ms, <= {100 * max_failed:g} % failed): "
+            f"{best['n']} calls; "
             f"voice-to-voice p50 {best['v2v_model_p50_ms']:.0f} ms = timed engines {model_ms:.0f} ms "
             f"+ {best['v2v_model_p50_ms'] - model_ms:.0f} ms overhead (target >= 100 calls)"
         )
@@ -410,8 +427,9 @@ def main() -> None:
         help="niceness for the other five services and this load generator (e.g. 10), so that on a shared "
         "machine the orchestrator gets the CPU first",
     )
+    parser.add_argument("--max-failed-pct", type=float, default=1.0, help="failed calls a step may have, %%")
     args = parser.parse_args()
-    asyncio.run(run(args.steps, args.step_s, args.turns, args.speech_ms, args.nice))
+    asyncio.run(run(args.steps, args.step_s, args.turns, args.speech_ms, args.nice, args.max_failed_pct / 100))
 
 
 if __name__ == "__main__":
