@@ -398,9 +398,13 @@ _SPACE_BEFORE_PUNCT = re.compile(r" +(?=[,.;:!?])")
 _SPEAKABLE = re.compile(r"[^\W_]")
 
 
+_CONTROLS = str.maketrans({c: " " for c in [*range(0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n\r"})
+"""Control characters make no sound, and a NUL breaks espeak-ng's C strings (ValueError): spaces instead."""
+
+
 def normalize(text: str) -> str:
     """Rewrite ``text`` so a TTS engine reads it as a person would; see the module docstring."""
-    text = unicodedata.normalize("NFKC", text.translate(_UNICODE))
+    text = unicodedata.normalize("NFKC", text.translate(_CONTROLS).translate(_UNICODE))
     text = _MARKDOWN.sub("", _EMPHASIS.sub(r"\2", text))
     for step in _STEPS:
         text = step(text)

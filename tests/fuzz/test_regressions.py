@@ -9,7 +9,7 @@ import pytest
 
 from mesh import dial
 from tests.fuzz.conftest import Peers, paced
-from voicebot.v1 import cache_service_pb2, cache_service_pb2_grpc
+from voicebot.v1 import cache_service_pb2, cache_service_pb2_grpc, tts_service_pb2, tts_service_pb2_grpc
 
 CORRUPT = b"\x0a\xff\xff\xff\xff\x0f"
 """Field 1, length-delimited, with a length varint far past the end: protobuf refuses to parse it."""
@@ -49,6 +49,30 @@ def test_undecodable_request_is_invalid_argument(peers: Peers, service: str, met
                 await send(channel)
             assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert "not a valid protobuf message" in (caught.value.details() or "")
+            assert (await healthy).storage
+
+    peers.loop.run_until_complete(case())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delta", ["0\x00", "Pay \x00 now.", "a\x07b\x1b[0m.", "\x7f ok."])
+def test_control_characters_in_tts_text_are_spoken_around(peers: Peers, delta: str) -> None:
+    """A NUL in a text delta reached espeak-ng and failed the stream with INTERNAL (ValueError: embedded
+    null character); control characters are now spaces to the normaliser and the stream speaks."""
+    target, cache = peers.target("tts"), peers.target("cache")
+
+    async def case() -> None:
+        async with dial(target) as channel, dial(cache) as other:
+            stats = cache_service_pb2_grpc.CacheServiceStub(other)
+            healthy = asyncio.ensure_future(stats.GetStats(cache_service_pb2.GetStatsRequest(), timeout=30))
+            tts = tts_service_pb2_grpc.TtsServiceStub(channel)
+            requests = [
+                tts_service_pb2.StreamingSynthesizeRequest(config=tts_service_pb2.SynthesisConfig()),
+                tts_service_pb2.StreamingSynthesizeRequest(text=delta),
+            ]
+            responses = [r async for r in tts.StreamingSynthesize(paced(requests), timeout=60)]
+            assert responses[-1].segment_end
+            assert responses[0].segment_text == delta
             assert (await healthy).storage
 
     peers.loop.run_until_complete(case())
