@@ -322,13 +322,15 @@ async def run_step(target: str, n: int, step_s: float, turns: int, speech_ms: in
     return step
 
 
-async def run(steps: list[int], step_s: float, turns: int, speech_ms: int, nice: int, max_failed: float) -> None:
+async def run(
+    steps: list[int], step_s: float, turns: int, speech_ms: int, nice: int, max_failed: float, workdir: str
+) -> None:
     metrics_port = free_port()
     model_ms, cached_ms = engines_ms()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         print("starting the mesh on the timed engines ...", file=sys.stderr)
-        mesh: LocalMesh = await asyncio.to_thread(start_mesh, Path(tmp), **timed_env(metrics_port))
+        mesh: LocalMesh = await asyncio.to_thread(start_mesh, Path(workdir or tmp), **timed_env(metrics_port))
         try:
             orchestrator = mesh.child("orchestrator")
             pid, target = orchestrator.process.pid, orchestrator.target
@@ -441,8 +443,11 @@ def main() -> None:
         "machine the orchestrator gets the CPU first",
     )
     parser.add_argument("--max-failed-pct", type=float, default=1.0, help="failed calls a step may have, %%")
+    parser.add_argument("--workdir", default="", help="keep the services' logs and state here (default: a temp dir)")
     args = parser.parse_args()
-    asyncio.run(run(args.steps, args.step_s, args.turns, args.speech_ms, args.nice, args.max_failed_pct / 100))
+    asyncio.run(
+        run(args.steps, args.step_s, args.turns, args.speech_ms, args.nice, args.max_failed_pct / 100, args.workdir)
+    )
 
 
 if __name__ == "__main__":
