@@ -429,13 +429,12 @@ class Call:
         self.interrupted.add(self.turn_index)
         task.cancel()
         await speaker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _settle(task)
         await self.event(pb.CALL_EVENT_TYPE_BARGE_IN, playback_position_ms=position)
         self.analytics(barge_in=analytics_pb.BargeIn(turn_index=self.turn_index, playback_position_ms=position))
 
     async def _caller_said(self, text: str, given: TurnInput) -> None:
-        if not words(text) and not given.text.strip():
+        if self.ended.is_set() or (not words(text) and not given.text.strip()):
             return
         if self._bot_speaking():
             if not self._substantive(text):
@@ -444,8 +443,9 @@ class Call:
         elif self.turn_task is not None and not self.turn_task.done():
             self.interrupted.add(self.turn_index)  # superseded before it spoke
             self.turn_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.turn_task
+            await _settle(self.turn_task)
+        if self.ended.is_set():
+            return  # a turn started now would outlive the call (and re-take its released session)
         self.turn_index = self.session.turn_count
         self.turn_task = asyncio.create_task(self._turn(given), name=f"turn-{self.turn_index}")
 
@@ -551,6 +551,17 @@ class Call:
         if clip is None or self.config.text_only:
             return
         await self._new_speaker(index).play(clip)
+
+
+async def _settle(task: asyncio.Task[None]) -> None:
+    """Wait for a cancelled task to finish.
+
+    Unlike awaiting it under ``suppress(CancelledError)``, this does not swallow a cancellation of
+    the waiting task itself: a reader cancelled as its call ends must stop, not start a new turn.
+    """
+    await asyncio.wait({task})
+    if not task.cancelled() and (error := task.exception()) is not None:
+        raise error
 
 
 class _Mute(Speaker):
