@@ -34,8 +34,9 @@ pytestmark = pytest.mark.slow  # loads the speech models
 
 SERVICE = "/voicebot.v1.TtsService/"
 ALLOWED = ALWAYS_ALLOWED | {C.NOT_FOUND, C.UNAVAILABLE}
-HALF_CLOSED_DEADLINE_S = 30.0
-"""Half-closed streams must end by themselves; synthesis on two busy cores gets this long."""
+HALF_CLOSED_DEADLINE_S = 60.0
+"""Half-closed streams must end by themselves; synthesis on two busy cores gets this long (30 s was
+exceeded once, not reproducibly, with three fuzz runs sharing the two cores)."""
 
 
 @pytest.fixture(scope="module")
