@@ -427,3 +427,11 @@ async def bidi(
         )
     gap = 0.02 if mode == "slow" else 0.0
     return await stream(h, rpc, call, paced(requests), allowed, deadline_s=deadline_s, read_gap_s=gap)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The full run's tests take longer than the suite's per-test timeout: give them an hour each."""
+    if FULL:
+        for item in items:
+            if "tests/fuzz/" in str(item.path):
+                item.add_marker(pytest.mark.timeout(3600))
