@@ -213,11 +213,19 @@ class RedisSessionStore:
     def __init__(self, url: str, ttl_s: int, lease_s: float, timeout_s: float = 2.0) -> None:
         """Connect lazily to ``url``; every command has a ``timeout_s`` deadline."""
         import redis.asyncio as redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         self.ttl_s = ttl_s
         self.lease_s = lease_s
+        # One retry on a fresh connection: after Redis restarts, every pooled connection is broken
+        # and would otherwise fail one command each (a new call refused with UNAVAILABLE).
         self._redis = redis.Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry_on_timeout=False
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry_on_timeout=False,
+            retry=Retry(NoBackoff(), 1),
         )
 
     def _key(self, kind: str, session_id: str) -> str:
