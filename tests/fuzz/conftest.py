@@ -300,6 +300,11 @@ class Peers:
     def close(self) -> None:
         """Stop every peer and the loop."""
         self.loop.run_until_complete(self.stack.aclose())
+        # Request writers of streams the tests left open still wait for a next message: end them.
+        pending = asyncio.all_tasks(self.loop)
+        for task in pending:
+            task.cancel()
+        self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self.loop.close()
 
 
