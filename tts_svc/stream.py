@@ -34,6 +34,9 @@ MAX_QUEUED_CHUNKS = 16
 PART_TAIL_S = 0.2
 # Weight of the newest part in the moving averages of the engine's pace.
 PACE_WEIGHT = 0.2
+# The rest of a split sentence must be expected ready in half the time its first clause plays:
+# the pace moves with the machine's load, and a gap costs more than a later first audio.
+PACE_MARGIN = 2.0
 CALIBRATION_TEXT = "Thank you for calling, how can I help you today?"
 
 
@@ -178,7 +181,7 @@ class Synthesizer:
         head, rest = parts
         head_plays_s = len(head) * self.seconds_per_char / speed + PART_TAIL_S
         rest_made_s = self.real_time_factor * len(rest) * self.seconds_per_char / speed
-        return parts if rest_made_s <= head_plays_s else [spoken]
+        return parts if rest_made_s * PACE_MARGIN <= head_plays_s else [spoken]
 
     def _learn(self, chars: int, audio_s: float, compute_ms: float, speed: float) -> None:
         if audio_s <= 0 or chars <= 0:
