@@ -304,7 +304,11 @@ class Peers:
         pending = asyncio.all_tasks(self.loop)
         for task in pending:
             task.cancel()
-        self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+        async def drain() -> None:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        self.loop.run_until_complete(drain())
         self.loop.close()
 
 
