@@ -436,14 +436,15 @@ class Call:
     async def _caller_said(self, text: str, given: TurnInput) -> None:
         if self.ended.is_set() or (not words(text) and not given.text.strip()):
             return
+        running = self.turn_task if self.turn_task is not None and not self.turn_task.done() else None
+        if (running is not None or self._bot_speaking()) and not self._substantive(text):
+            return  # a backchannel while the bot thinks or talks is not a turn
         if self._bot_speaking():
-            if not self._substantive(text):
-                return  # a backchannel while the bot talks is not a turn
             await self._barge_in()
-        elif self.turn_task is not None and not self.turn_task.done():
+        elif running is not None:
             self.interrupted.add(self.turn_index)  # superseded before it spoke
-            self.turn_task.cancel()
-            await _settle(self.turn_task)
+            running.cancel()
+            await _settle(running)
         if self.ended.is_set():
             return  # a turn started now would outlive the call (and re-take its released session)
         self.turn_index = self.session.turn_count

@@ -127,7 +127,9 @@ class Speaker:
         return int(min(self.audio_ms, (time.monotonic() - self.first_audio_at) * 1000))
 
     def playing_at(self, reported_ms: int | None = None) -> bool:
-        """True while more audio is coming or sent audio is still playing (as reported, else estimated)."""
+        """True once audio was sent, while more is coming or it is still playing (as reported, else estimated)."""
+        if self.first_audio_at is None:
+            return False
         if self._task is not None and not self._task.done():
             return True
-        return self.first_audio_at is not None and self.playback_ms(reported_ms) < self.audio_ms
+        return self.playback_ms(reported_ms) < self.audio_ms
