@@ -34,9 +34,9 @@ MAX_QUEUED_CHUNKS = 16
 PART_TAIL_S = 0.2
 # Weight of the newest part in the moving averages of the engine's pace.
 PACE_WEIGHT = 0.2
-# The rest of a split sentence must be expected ready in half the time its first clause plays:
+# The rest of a split sentence must be expected ready in 2/3 of the time its first clause plays:
 # the pace moves with the machine's load, and a gap costs more than a later first audio.
-PACE_MARGIN = 2.0
+PACE_MARGIN = 1.5
 CALIBRATION_TEXT = "Thank you for calling, how can I help you today?"
 
 

@@ -88,7 +88,7 @@ async def test_the_first_clause_goes_alone_only_when_the_rest_will_be_ready_in_t
     spoken = "Sure, I can send a new debit card to your home address today."
     synthesizer.real_time_factor = 0.05  # the rest (about 3.5 s of speech) is made in 0.18 s
     assert synthesizer._parts(spoken, 1.0) == ["Sure,", "I can send a new debit card to your home address today."]
-    synthesizer.real_time_factor = 0.1  # 0.36 s: more than half of the 0.5 s that "Sure," and its pause play
+    synthesizer.real_time_factor = 0.1  # 0.37 s: more than 2/3 of the 0.5 s that "Sure," and its pause play
     assert synthesizer._parts(spoken, 1.0) == [spoken]
     synthesizer.real_time_factor = 0.05
     synthesizer.active = 3  # more streams than workers: queueing would delay the rest
