@@ -503,10 +503,12 @@ class Call:
                 )
                 with contextlib.suppress(asyncio.QueueFull):
                     self.out.put_nowait(pb.ConverseResponse(turn_index=index, event=event))
-        await self.emit(pb.ConverseResponse(turn_index=index, latency=result.latency))
-        await self.event(pb.CALL_EVENT_TYPE_TURN_ENDED)
+        # The turn is durable before the caller hears it ended: a replica dying right after
+        # TURN_ENDED must not lose it (another replica resumes from the store).
         with contextlib.suppress(MeshError):
             await self.rt.store.save(self.session, self.rt.settings.replica)
+        await self.emit(pb.ConverseResponse(turn_index=index, latency=result.latency))
+        await self.event(pb.CALL_EVENT_TYPE_TURN_ENDED)
         if result.action == TRANSFER_ACTION:
             await self.event(
                 pb.CALL_EVENT_TYPE_AGENT_TRANSFER, detail=result.action_detail or "caller asked for an agent"

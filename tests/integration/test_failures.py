@@ -34,6 +34,18 @@ async def turn(mesh: LocalMesh, config: pb.SessionConfig, text: str) -> CallReco
         return await place_call(stub, config, texts=[text], realtime=False, max_wait_s=30)
 
 
+async def orchestrator_sees_serving(mesh: LocalMesh, service: str, timeout_s: float = 15) -> None:
+    """Wait until the orchestrator's own channel reaches the restarted service (it reconnects within 2 s)."""
+    async with dial(mesh.child("orchestrator").target) as channel:
+        stub = orchestrator_service_pb2_grpc.OrchestratorServiceStub(channel)
+        for _ in range(int(timeout_s * 4)):
+            status = await stub.GetStatus(pb.GetStatusRequest())
+            if any(c.service == service and c.state == pb.SERVING_STATE_SERVING for c in status.components):
+                return
+            await asyncio.sleep(0.25)
+    raise AssertionError(f"the orchestrator never saw {service} serving again")
+
+
 def voice() -> pb.SessionConfig:
     return pb.SessionConfig(input_format=caller_format())
 
@@ -65,6 +77,7 @@ async def test_a_dead_dependency_gets_the_apology_and_the_call_ends_cleanly(
     assert record.event_types()[-1] == "CALL_ENDED"
     apology_audio = record.bot_format is not None and len(record.bot_audio) > 0
     assert apology_audio, "the pre-synthesised apology plays even with tts_svc down"
+    await orchestrator_sees_serving(fragile, service)
     after = await turn(fragile, voice(), question)
     assert errors(after) == []
     assert "Saturday" in after.bot_text
