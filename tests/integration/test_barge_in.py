@@ -53,6 +53,14 @@ class ScriptedCaller:
             await asyncio.sleep(0.02)
         raise AssertionError("expected response never came")
 
+    async def wait_for_audio_after(self, moment: float, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if any(t > moment and r.WhichOneof("output") == "bot_audio" for t, r in self.responses):
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("no bot audio after the turn started")
+
     async def speak(self, chunks: list[bytes], realtime: bool) -> None:
         started = time.monotonic()
         for index, chunk in enumerate(chunks):
@@ -85,7 +93,9 @@ async def interrupt_long_answer(mesh: LocalMesh, speech: dict[str, np.ndarray], 
         assert greeting.turn_index == 0
         await caller.speak(frames(speech["hours"]), realtime=False)
         turn = await caller.wait_for(is_event(pb.CALL_EVENT_TYPE_TURN_STARTED))
-        await caller.wait_for(lambda r: r.WhichOneof("output") == "bot_audio" and r.turn_index == turn.turn_index)
+        # The greeting also has turn index 0: wait for audio that arrived after the turn started.
+        started_at = next(t for t, r in caller.responses if r is turn)
+        await caller.wait_for_audio_after(started_at)
         await asyncio.sleep(0.3)
         await caller.speak(frames(speech[interruption]), realtime=True)
         await caller.wait_for(
