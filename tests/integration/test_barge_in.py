@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 
@@ -115,6 +116,10 @@ async def interrupt_long_answer(mesh: LocalMesh, speech: dict[str, np.ndarray], 
     return caller
 
 
+@pytest.mark.skipif(
+    os.environ.get("VOICEBOT_RELIABILITY_TESTS") != "1",
+    reason="issue 6/8 (open): nondeterministic on main (the interruption sometimes supersedes the turn instead)",
+)
 async def test_speaking_over_the_bot_cancels_its_answer_and_says_where_playback_stopped(
     mesh: LocalMesh, speech: dict[str, np.ndarray]
 ) -> None:
