@@ -130,7 +130,7 @@ def _keyed(parts: dict[str, pd.DataFrame], grouping: Grouping) -> dict[str, pd.D
 
     def by_session(frame: pd.DataFrame) -> pd.DataFrame:
         merged = frame.drop(columns="key", errors="ignore").merge(session_keys, on="session_id", how="left")
-        return merged.assign(key=merged["key"].fillna(UNKNOWN))
+        return merged.assign(key=merged["key"].astype(object).fillna(UNKNOWN))
 
     turn_keys = turns[["session_id", "turn_index", "key"]].drop_duplicates(["session_id", "turn_index"])
     barge_ins = parts["barge_ins"].merge(turn_keys, on=["session_id", "turn_index"], how="left")

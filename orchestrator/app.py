@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -83,19 +84,25 @@ class OrchestratorApp(ServicerApp):
         ``DRAINING_DETAIL``) at its next turn boundary, its session left DETACHED for another replica
         to resume; calls still running when less than ``DRAIN_MARGIN_S`` (or a quarter of the grace)
         is left are ended then, the turn in progress cut short, so their last messages still
-        reach the caller before the server stops.
+        reach the caller before the server stops. New calls keep getting UNAVAILABLE for at least
+        ``drain_refuse_s``, however fast the calls hand off.
         """
         rt = self.runtime
         rt.draining = True
+        started = time.monotonic()
+        margin = min(DRAIN_MARGIN_S, grace_s / 4)
         for call in list(rt.calls.values()):
             call.hand_off()
         waits = [asyncio.create_task(call.ended.wait()) for call in rt.calls.values()]
         if waits:
-            _, late = await asyncio.wait(waits, timeout=max(0.0, grace_s - min(DRAIN_MARGIN_S, grace_s / 4)))
+            _, late = await asyncio.wait(waits, timeout=max(0.0, grace_s - margin))
             for wait in late:
                 wait.cancel()
         for call in list(rt.calls.values()):
             call.end("draining")
+        # Callers that have not yet seen NOT_SERVING still get a clear UNAVAILABLE, not a cancel.
+        refuse_until = started + min(self.settings.drain_refuse_s, max(0.0, grace_s - margin))
+        await asyncio.sleep(max(0.0, refuse_until - time.monotonic()))
 
     async def stop(self) -> None:
         """End calls' side tasks, flush analytics, close connections."""

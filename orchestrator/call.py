@@ -6,10 +6,11 @@ progress, and a keeper that renews the session's lease and ends idle calls. Ever
 caller receives goes through one bounded queue, so a slow caller slows the bot down instead of
 growing memory.
 
-Barge-in: while bot audio is playing, caller speech that lasts at least the barge-in threshold
-and holds a word that is not a backchannel ("mhm", "okay") cancels the turn, which cancels its
-model and synthesis streams, and the caller is told where playback stopped. Audio of the
-interrupted turn still queued for the caller is dropped.
+Barge-in: while bot audio is playing (an answer, also one whose synthesis already finished, or
+a fixed prompt such as the greeting), caller speech that lasts at least the barge-in threshold
+and holds a word that is not a backchannel ("mhm", "okay") stops it: the turn still generating
+is cancelled with its model and synthesis streams, audio still queued for the caller is
+dropped, and the caller is told where playback stopped.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ END_REASONS = {
 DRAINING_DETAIL = "draining: this replica is shutting down; call again with session_id to resume"
 # End reasons that leave the session resumable.
 _RESUMABLE = frozenset({"disconnected", "draining"})
+# Closings whose call stream is gone: held here so the event loop's weak reference is not the only one.
+_CLOSING: set[asyncio.Task[None]] = set()
 
 
 @dataclass(frozen=True)
@@ -117,17 +120,16 @@ class Call:
         self.turn_index = session.turn_count
         self.turn_task: asyncio.Task[None] | None = None
         self.speaker: Speaker | None = None
-        self.interrupted: set[int] = set()
         self.audio_in_ms = 0.0
         self.offsets: deque[tuple[float, float]] = deque(maxlen=6000)
         self.audio_sent_ms = 0.0
         self.stt_base_ms = 0.0
         self.speech_start_ms: float | None = None
         self.speech_end_at: float | None = None
-        self.reported_playback: int | None = None
         self.last_input = time.monotonic()
         self.dropped_audio = 0
         self.hung_up = False
+        self._close_task: asyncio.Task[None] | None = None
 
     # --- output -------------------------------------------------------------------------
 
@@ -151,17 +153,19 @@ class Call:
         main = asyncio.create_task(self._main(requests), name=f"call-{self.session.session_id}")
         try:
             while (item := await self.out.get()) is not None:
-                if item.turn_index in self.interrupted and item.WhichOneof("output") in ("bot_audio", "bot_text"):
-                    continue
                 yield item
             if self.error is not None:
                 raise self.error
         finally:
+            # The caller went away (or the stream ended): stop the call's work, then close it. The
+            # closing itself is never cancelled (see ``_closing``), so the session is always released.
             if not main.done():
                 self.end("disconnected")
                 main.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await main
+            await asyncio.wait({main})
+            await asyncio.wait({self._closing()})
+            if not main.cancelled() and (error := main.exception()) is not None:
+                raise error
 
     def end(self, reason: str) -> None:
         """End the call for ``reason`` (the first reason wins)."""
@@ -207,7 +211,19 @@ class Call:
                 if task is not None and not task.done():
                     task.cancel()
             await asyncio.gather(*(t for t in [*tasks, self.turn_task] if t is not None), return_exceptions=True)
-            await self._close()
+            await asyncio.shield(self._closing())
+
+    def _closing(self) -> asyncio.Task[None]:
+        """The task that closes the call, started on first use.
+
+        It runs to the end even when the call's stream is cancelled midway (a caller that cancels
+        while the call is ending): a release cut short would leave the session ACTIVE for ever.
+        """
+        if self._close_task is None:
+            self._close_task = asyncio.create_task(self._close(), name=f"close-{self.session.session_id}")
+            _CLOSING.add(self._close_task)
+            self._close_task.add_done_callback(_CLOSING.discard)
+        return self._close_task
 
     async def _close(self) -> None:
         reason = self.end_reason or "hangup"
@@ -314,7 +330,8 @@ class Call:
             now = time.monotonic()
             await self._caller_said(control.dtmf, TurnInput(" ".join(control.dtmf), now, now))
         elif kind == "playback_position_ms":
-            self.reported_playback = max(0, control.playback_position_ms)
+            if self.speaker is not None:
+                self.speaker.report_playback(control.playback_position_ms)
         else:
             raise InvalidArgument("empty CallControl: set hang_up, text, dtmf or playback_position_ms")
 
@@ -408,7 +425,7 @@ class Call:
     # --- turns and barge-in --------------------------------------------------------------
 
     def _bot_speaking(self) -> bool:
-        return self.speaker is not None and self.speaker.playing_at(self.reported_playback)
+        return self.speaker is not None and self.speaker.playing()
 
     def _substantive(self, text: str) -> bool:
         backchannel = set(self.rt.settings.backchannel_words)
@@ -422,16 +439,40 @@ class Call:
             await self._barge_in()
 
     async def _barge_in(self) -> None:
-        speaker, task = self.speaker, self.turn_task
-        if speaker is None or task is None or task.done():
+        """Stop the bot mid-sentence and tell the caller where its playback stopped.
+
+        The speaker stops sending, the turn in progress (if it is still generating) is cancelled
+        with its model and synthesis streams, and its audio still queued for the caller is
+        dropped. A turn that already sent all its audio (synthesis runs faster than playback)
+        keeps its TURN_ENDED; its answer is marked interrupted in the history.
+        """
+        speaker = self.speaker
+        if speaker is None or not speaker.playing():
             return
-        position = speaker.playback_ms(self.reported_playback)
-        self.interrupted.add(self.turn_index)
-        task.cancel()
+        position, index = speaker.playback_ms(), speaker.turn_index
         await speaker.cancel()
-        await _settle(task)
-        await self.event(pb.CALL_EVENT_TYPE_BARGE_IN, playback_position_ms=position)
-        self.analytics(barge_in=analytics_pb.BargeIn(turn_index=self.turn_index, playback_position_ms=position))
+        task = self.turn_task
+        if task is not None and not task.done():
+            task.cancel()
+            await _settle(task)
+        elif self.session.messages and self.session.messages[-1].get("role") == "assistant":
+            self.session.messages[-1]["content"] += " [interrupted]"
+        self._drop_queued(index)
+        event = pb.CallEvent(
+            type=pb.CALL_EVENT_TYPE_BARGE_IN, session_id=self.session.session_id, playback_position_ms=position
+        )
+        await self.emit(pb.ConverseResponse(turn_index=index, event=event))
+        self.analytics(barge_in=analytics_pb.BargeIn(turn_index=index, playback_position_ms=position))
+
+    def _drop_queued(self, index: int) -> None:
+        """Drop the bot text and audio of turn ``index`` still queued for the caller (it was interrupted)."""
+        kept = []
+        while not self.out.empty():
+            item = self.out.get_nowait()
+            if item is None or item.turn_index != index or item.WhichOneof("output") not in ("bot_audio", "bot_text"):
+                kept.append(item)
+        for item in kept:
+            self.out.put_nowait(item)
 
     async def _caller_said(self, text: str, given: TurnInput) -> None:
         if self.ended.is_set() or (not words(text) and not given.text.strip()):
@@ -441,10 +482,10 @@ class Call:
             return  # a backchannel while the bot thinks or talks is not a turn
         if self._bot_speaking():
             await self._barge_in()
-        elif running is not None:
-            self.interrupted.add(self.turn_index)  # superseded before it spoke
+        elif running is not None:  # superseded before it spoke
             running.cancel()
             await _settle(running)
+            self._drop_queued(self.turn_index)
         if self.ended.is_set():
             return  # a turn started now would outlive the call (and re-take its released session)
         self.turn_index = self.session.turn_count
@@ -472,7 +513,6 @@ class Call:
 
     def _new_speaker(self, index: int) -> Speaker:
         """A speaker for the next bot audio; it becomes the one barge-in watches."""
-        self.reported_playback = None
         speaker = Speaker(
             self.rt.deps.tts,
             self.emit,

@@ -44,6 +44,11 @@ class OrchestratorSettings(ServiceSettings):
     rate_limit_max_callers: int = setting(
         100000, "Callers whose rate-limit state is kept; idle callers are forgotten first (bounds memory)."
     )
+    drain_refuse_s: float = setting(
+        2.0,
+        "After SIGTERM, keep answering new calls with UNAVAILABLE for at least this long (within the grace) "
+        "while load balancers notice NOT_SERVING; a stopped server would cancel them instead.",
+    )
     max_call_s: int = setting(3600, "Longest call, in seconds; also the deadline of its speech-to-text stream.")
     idle_timeout_s: int = setting(120, "A call with no caller audio or text for this long ends (reason TIMEOUT).")
     history_messages: int = setting(40, "Conversation messages kept per session and sent to the model.")

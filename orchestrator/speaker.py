@@ -38,7 +38,7 @@ class Speaker:
         """Speak with ``voice`` in ``fmt``; responses go to ``emit`` tagged with ``turn_index``."""
         self._tts = tts
         self._emit = emit
-        self._turn_index = turn_index
+        self.turn_index = turn_index
         self._voice = voice
         self._fmt = fmt
         self._timeout_s = timeout_s
@@ -47,6 +47,8 @@ class Speaker:
         self.audio_ms = 0.0
         self.first_audio_at: float | None = None
         self.tts_compute_ms = 0
+        self.reported_ms: int | None = None
+        self.stopped = False
 
     async def say(self, text: str) -> None:
         """Queue a text delta for synthesis; opens the stream on first use."""
@@ -68,7 +70,8 @@ class Speaker:
         await self._task
 
     async def cancel(self) -> None:
-        """Stop at once (barge-in): the synthesis stream is cancelled."""
+        """Stop at once (barge-in): nothing more is sent, the synthesis stream is cancelled."""
+        self.stopped = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -103,7 +106,7 @@ class Speaker:
             await self._send(chunk.audio, chunk.segment_text)
 
     async def _send(self, data: bytes, text: str) -> None:
-        if not data:
+        if not data or self.stopped:
             return
         duration = self._fmt.duration_ms(len(data))
         if self.first_audio_at is None:
@@ -116,20 +119,32 @@ class Speaker:
             segment_text=text,
         )
         self.audio_ms += duration
-        await self._emit(pb.ConverseResponse(turn_index=self._turn_index, bot_audio=bot_audio))
+        await self._emit(pb.ConverseResponse(turn_index=self.turn_index, bot_audio=bot_audio))
 
-    def playback_ms(self, reported_ms: int | None = None) -> int:
+    def report_playback(self, position_ms: int) -> None:
+        """Take the caller's playback position in this speaker's audio.
+
+        A report that comes before this speaker sent anything is about earlier audio and is
+        ignored; one beyond what was sent is clamped to it.
+        """
+        if self.first_audio_at is not None:
+            self.reported_ms = max(0, min(position_ms, int(self.audio_ms)))
+
+    def playback_ms(self) -> int:
         """Where the caller's playback is: what it reported, else real time since the first chunk."""
-        if reported_ms is not None:
-            return min(reported_ms, int(self.audio_ms))
+        if self.reported_ms is not None:
+            return min(self.reported_ms, int(self.audio_ms))
         if self.first_audio_at is None:
             return 0
         return int(min(self.audio_ms, (time.monotonic() - self.first_audio_at) * 1000))
 
-    def playing_at(self, reported_ms: int | None = None) -> bool:
-        """True once audio was sent, while more is coming or it is still playing (as reported, else estimated)."""
-        if self.first_audio_at is None:
+    def playing(self) -> bool:
+        """True once audio was sent, while more is coming or it is still playing (as reported, else estimated).
+
+        A stopped (barged-in) speaker is not playing.
+        """
+        if self.first_audio_at is None or self.stopped:
             return False
         if self._task is not None and not self._task.done():
             return True
-        return self.playback_ms(reported_ms) < self.audio_ms
+        return self.playback_ms() < int(self.audio_ms)

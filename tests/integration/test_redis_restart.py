@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
@@ -25,14 +24,7 @@ from voicebot.v1 import cache_service_pb2 as cache_pb
 from voicebot.v1 import cache_service_pb2_grpc, orchestrator_service_pb2_grpc
 from voicebot.v1 import orchestrator_service_pb2 as pb
 
-pytestmark = [
-    pytest.mark.slow,
-    # Issue 8 (open): fails nondeterministically on main since the hardening work landed (a session
-    # stays ACTIVE after its caller cancels); opt in with VOICEBOT_RELIABILITY_TESTS=1 while it is fixed.
-    pytest.mark.skipif(
-        os.environ.get("VOICEBOT_RELIABILITY_TESTS") != "1", reason="issue 8: opt-in until the cancel race is fixed"
-    ),
-]
+pytestmark = pytest.mark.slow
 
 # fsync on every write, so even a SIGKILL loses nothing (the default `everysec` may lose up to 1 s).
 PERSISTENT = ("--appendonly", "yes", "--appendfsync", "always")
