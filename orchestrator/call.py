@@ -34,12 +34,21 @@ from orchestrator.config import OrchestratorSettings
 from orchestrator.deps import Dependencies
 from orchestrator.events import EventSink, new_event
 from orchestrator.metrics import FRAME_FORWARD_SECONDS
+from orchestrator.prefetch import CachePrefetch
 from orchestrator.prompts import APOLOGY, GREETING, PromptCache
 from orchestrator.sessions import SessionState, SessionStore
 from orchestrator.speaker import Speaker
-from orchestrator.turn import END_CALL_ACTION, TRANSFER_ACTION, ToolRunner, Turn, TurnContext, TurnInput
+from orchestrator.turn import (
+    END_CALL_ACTION,
+    TRANSFER_ACTION,
+    ToolRunner,
+    Turn,
+    TurnContext,
+    TurnInput,
+    may_cache,
+)
 from voicebot.v1 import analytics_service_pb2 as analytics_pb
-from voicebot.v1 import llm_service_pb2, stt_service_pb2
+from voicebot.v1 import cache_service_pb2, llm_service_pb2, stt_service_pb2
 from voicebot.v1 import orchestrator_service_pb2 as pb
 
 log = logging.getLogger("orchestrator.call")
@@ -130,6 +139,8 @@ class Call:
         self.dropped_audio = 0
         self.hung_up = False
         self._close_task: asyncio.Task[None] | None = None
+        scope = cache_service_pb2.CacheScope(tenant=config.tenant, language_code=config.language_code)
+        self.prefetch = CachePrefetch(rt.deps.cache, scope, rt.settings.cache_timeout_s)
 
     # --- output -------------------------------------------------------------------------
 
@@ -207,6 +218,7 @@ class Call:
                 await self._say_fixed(GREETING)
             await self.ended.wait()
         finally:
+            self.prefetch.cancel()
             for task in [*tasks, self.turn_task]:
                 if task is not None and not task.done():
                     task.cancel()
@@ -345,11 +357,30 @@ class Call:
             interim_results=True,
         )
         yield stt_service_pb2.StreamingRecognizeRequest(config=config)
-        while (item := await self.audio_q.get()) is not None:
-            chunk, received_at = item
-            self.audio_sent_ms += self.config.input_format.duration_ms(len(chunk))
-            FRAME_FORWARD_SECONDS.observe(time.monotonic() - received_at)
-            yield stt_service_pb2.StreamingRecognizeRequest(audio=chunk)
+        ended = False
+        carry: tuple[bytes, float] | None = None
+        while not ended:
+            first = carry if carry is not None else await self.audio_q.get()
+            if first is None:
+                return
+            # Frames that queued up while the previous message was being written go as one message:
+            # fewer, larger writes when the stream is behind, no added delay when it keeps up.
+            batch, size, carry = [first], len(first[0]), None
+            while not self.audio_q.empty():
+                queued = self.audio_q.get_nowait()
+                if queued is None:
+                    ended = True
+                    break
+                if size + len(queued[0]) > MAX_AUDIO_BYTES:
+                    carry = queued
+                    break
+                batch.append(queued)
+                size += len(queued[0])
+            now = time.monotonic()
+            for _, received_at in batch:
+                FRAME_FORWARD_SECONDS.observe(now - received_at)
+            self.audio_sent_ms += self.config.input_format.duration_ms(size)
+            yield stt_service_pb2.StreamingRecognizeRequest(audio=b"".join(chunk for chunk, _ in batch))
 
     async def _listen(self) -> None:
         """Keep a recognition stream open for the whole call, reconnecting when it breaks.
@@ -416,9 +447,12 @@ class Call:
         await self.emit(pb.ConverseResponse(turn_index=self.turn_index, transcript=transcript))
         if not result.is_final:
             await self._maybe_barge_in(result)
+            if result.stability >= self.rt.settings.prefetch_stability and may_cache(self.session, result.transcript):
+                self.prefetch.start(result.transcript)
             return
         speech_end_at = self.speech_end_at or self._wall_time_of(self.stt_base_ms + result.end_offset_ms)
-        given = TurnInput(result.transcript, speech_end_at, time.monotonic(), result.compute_ms)
+        prefetched = self.prefetch.take(result.transcript)
+        given = TurnInput(result.transcript, speech_end_at, time.monotonic(), result.compute_ms, prefetched)
         self.speech_start_ms = None
         await self._caller_said(result.transcript, given)
 
@@ -509,6 +543,7 @@ class Call:
             cache_timeout_s=s.cache_timeout_s,
             max_tool_rounds=s.max_tool_rounds,
             history_messages=s.history_messages,
+            filler_after_ms=0 if self.config.text_only else s.filler_after_ms,
         )
 
     def _new_speaker(self, index: int) -> Speaker:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -190,6 +190,7 @@ async def place_call(
     hang_up: bool = True,
     on_response: Callable[[pb.ConverseResponse], None] | None = None,
     timeout_s: float = 600.0,
+    before_utterance: Callable[[int], Awaitable[None]] | None = None,
 ) -> CallRecord:
     """Run one call and return its record.
 
@@ -199,7 +200,8 @@ async def place_call(
     sent once the previous answer ended.
     With ``realtime`` the audio is paced at 20 ms per frame and playback is left to the bot's
     own clock; otherwise frames go as fast as the mesh takes them and each audio chunk is
-    acknowledged as played.
+    acknowledged as played. ``before_utterance(i)``, when given, is awaited before utterance ``i``
+    is sent (a test holds the caller back until it has broken or restored something).
     """
     record = CallRecord()
     talk = _Conversation(record, on_response)
@@ -223,7 +225,9 @@ async def place_call(
         silence = np.zeros(CALLER_RATE * trailing_silence_ms // 1000, dtype=np.float32)
         wire = config.input_format
         fmt = audio.PcmFormat(wire.encoding, wire.sample_rate_hertz, wire.channels or 1)
-        for utterance in utterances:
+        for number, utterance in enumerate(utterances):
+            if before_utterance is not None:
+                await before_utterance(number)
             samples = audio.resample(np.concatenate([utterance, silence]), CALLER_RATE, fmt.sample_rate_hertz)
             frames = audio.split_chunks(audio.encode(samples, fmt), fmt, FRAME_MS)
             started = time.monotonic()

@@ -58,6 +58,14 @@ class OrchestratorSettings(ServiceSettings):
         0.25, "Deadline of a cache lookup or store, in seconds; on expiry the turn goes on."
     )
     status_timeout_s: float = setting(1.0, "Deadline of each dependency health check in GetStatus, in seconds.")
+    prefetch_stability: float = setting(
+        0.9,
+        "Interim transcripts at least this stable (0-1) start the turn's cache lookup before the final "
+        "transcript; above 1 turns prefetching off.",
+    )
+    filler_after_ms: int = setting(
+        800, 'While tools run, say the filler ("One moment please.") if the answer has not started by then; 0 = never.'
+    )
     max_tool_rounds: int = setting(4, "Model -> tools -> model rounds per turn before the bot apologises.")
     barge_in_min_speech_ms: int = setting(300, "Caller speech over bot audio that interrupts it, in ms (100-2000).")
     backchannel_words: tuple[str, ...] = setting(

@@ -49,6 +49,8 @@ class Speaker:
         self.tts_compute_ms = 0
         self.reported_ms: int | None = None
         self.stopped = False
+        # Clips and synthesised chunks never interleave: a filler plays whole before the answer.
+        self._sending = asyncio.Lock()
 
     async def say(self, text: str) -> None:
         """Queue a text delta for synthesis; opens the stream on first use."""
@@ -67,11 +69,17 @@ class Speaker:
         if self._task is None:
             return
         await self._texts.put(None)
-        await self._task
+        try:
+            await self._task
+        finally:
+            self._task = None  # the next ``say`` opens a new stream; offsets go on
 
-    async def cancel(self) -> None:
-        """Stop at once (barge-in): nothing more is sent, the synthesis stream is cancelled."""
-        self.stopped = True
+    async def cancel(self, *, silence: bool = True) -> None:
+        """Cancel the synthesis stream at once; with ``silence`` (barge-in) nothing more is sent at all.
+
+        Without it (a failed stream) the speaker may still play a clip, such as the apology.
+        """
+        self.stopped = self.stopped or silence
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -79,8 +87,9 @@ class Speaker:
 
     async def play(self, clip: Clip) -> None:
         """Play a pre-synthesised clip in chunks of at most 100 ms."""
-        for chunk in audio.split_chunks(clip.encoded(self._fmt), self._fmt, CHUNK_MS):
-            await self._send(chunk, clip.text)
+        async with self._sending:
+            for chunk in audio.split_chunks(clip.encoded(self._fmt), self._fmt, CHUNK_MS):
+                await self._send(chunk, clip.text)
 
     async def _requests(self) -> AsyncIterator[tts_service_pb2.StreamingSynthesizeRequest]:
         config = tts_service_pb2.SynthesisConfig(
@@ -103,7 +112,8 @@ class Speaker:
         async for chunk in self._tts.StreamingSynthesize(self._requests(), timeout=self._timeout_s):
             if chunk.compute_ms and not self.tts_compute_ms:
                 self.tts_compute_ms = chunk.compute_ms
-            await self._send(chunk.audio, chunk.segment_text)
+            async with self._sending:
+                await self._send(chunk.audio, chunk.segment_text)
 
     async def _send(self, data: bytes, text: str) -> None:
         if not data or self.stopped:

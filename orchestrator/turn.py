@@ -9,6 +9,7 @@ the turn still ends cleanly and the call goes on.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -20,7 +21,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from mesh.pii import contains_pii, redact
-from orchestrator.prompts import APOLOGY, GOODBYE, TRANSFER, PromptCache
+from orchestrator.prompts import APOLOGY, FILLER, GOODBYE, TRANSFER, PromptCache
 from orchestrator.speaker import Emit, Speaker
 from voicebot.v1 import analytics_service_pb2 as analytics_pb
 from voicebot.v1 import cache_service_pb2, cache_service_pb2_grpc, llm_service_pb2, llm_service_pb2_grpc
@@ -84,6 +85,8 @@ class TurnInput:
     speech_end_at: float
     final_transcript_at: float
     stt_compute_ms: int = 0
+    # A cache lookup of this text started on a stable interim transcript (see ``CachePrefetch``).
+    prefetched: asyncio.Task[cache_service_pb2.LookupResponse] | None = None
 
 
 @dataclass
@@ -105,6 +108,7 @@ class TurnContext:
     cache_timeout_s: float
     max_tool_rounds: int
     history_messages: int
+    filler_after_ms: int = 0
 
 
 def _ms_since(start: float) -> int:
@@ -113,6 +117,16 @@ def _ms_since(start: float) -> int:
 
 def _is_question(text: str) -> bool:
     return text.rstrip().endswith("?")
+
+
+def may_cache(session: Any, text: str) -> bool:
+    """Whether a turn saying ``text`` now may be answered from (and stored in) the cache.
+
+    Context-dependent turns are never cached: a reply to the bot's own question, a turn holding
+    personal data, and anything a verified caller asks (answers may be personal).
+    """
+    previous_asked = bool(session.messages) and _is_question(session.messages[-1].get("content", ""))
+    return not previous_asked and not contains_pii(text) and not session.verified
 
 
 class Turn:
@@ -126,6 +140,8 @@ class Turn:
         self.given = given
         self.result = TurnResult()
         self._first_token_at: float | None = None
+        self._fixed_tail: list[str] = []
+        self._filler: asyncio.Task[None] | None = None
 
     async def _event(self, kind: int, **fields: Any) -> None:
         event = pb.CallEvent(type=kind, session_id=self.ctx.session.session_id, **fields)  # type: ignore[arg-type]
@@ -134,9 +150,55 @@ class Turn:
     async def _text(self, delta: str) -> None:
         if self._first_token_at is None:
             self._first_token_at = time.monotonic()
+        if self._filler is not None and not self._filler.done():
+            self._filler.cancel()  # the answer came in time (a filler already playing finishes first)
         self.result.answer += delta
         await self.ctx.emit(pb.ConverseResponse(turn_index=self.index, bot_text=pb.BotText(delta=delta)))
         await self.speaker.say(delta)
+
+    async def _fixed(self, phrase: str) -> None:
+        """Add a fixed phrase (disclosure, transfer, goodbye) after the answer, played from the prompt cache.
+
+        Its text goes to the caller now; its audio after the answer's, as the pre-synthesised
+        clip (or synthesised then, when the prompt cache has no clip of it).
+        """
+        delta = (" " if self.result.answer else "") + phrase
+        self.result.answer += delta
+        await self.ctx.emit(pb.ConverseResponse(turn_index=self.index, bot_text=pb.BotText(delta=delta)))
+        self._fixed_tail.append(phrase)
+
+    async def _finish_speaking(self) -> None:
+        """Wait for the answer's audio, then play the fixed phrases that follow it."""
+        await self.speaker.finish()
+        for phrase in self._fixed_tail:
+            clip = self.ctx.prompts.get(phrase)
+            if clip is not None:
+                await self.speaker.play(clip)
+            else:
+                await self.speaker.say(phrase)
+                await self.speaker.finish()
+
+    def _start_filler(self) -> None:
+        """Say the filler if the answer does not start within ``filler_after_ms`` (tools are running)."""
+        if self.ctx.filler_after_ms <= 0 or self.result.answer or self._filler is not None:
+            return
+        clip = self.ctx.prompts.get(FILLER)
+        if clip is None:
+            return
+
+        async def after_a_while() -> None:
+            await asyncio.sleep(self.ctx.filler_after_ms / 1000)
+            if self.speaker.first_audio_at is None and not self.result.answer:
+                await self.ctx.emit(pb.ConverseResponse(turn_index=self.index, bot_text=pb.BotText(delta=FILLER + " ")))
+                await asyncio.shield(self.speaker.play(clip))
+
+        self._filler = asyncio.create_task(after_a_while(), name="filler")
+
+    async def _settle_filler(self) -> None:
+        if self._filler is not None:
+            if not self._filler.done():
+                self._filler.cancel()
+            await asyncio.wait({self._filler})
 
     async def run(self) -> TurnResult:
         """Answer the caller's text; returns how it went (also when a dependency failed).
@@ -150,7 +212,11 @@ class Turn:
             "turn", context=otel_context.Context(), links=[trace.Link(call_span)], attributes=attributes
         ) as span:
             span.add_event("final transcript", {"stt_compute_ms": self.given.stt_compute_ms})
-            result = await self._run()
+            try:
+                result = await self._run()
+            finally:
+                if self._filler is not None and not self._filler.done():
+                    self._filler.cancel()
             span.set_attribute("voicebot.intent", result.intent)
             span.set_attribute("voicebot.cache_hit", result.cache_hit)
             return result
@@ -158,21 +224,20 @@ class Turn:
     async def _run(self) -> TurnResult:
         await self._event(pb.CALL_EVENT_TYPE_TURN_STARTED)
         text = redact(self.given.text)
-        previous_asked = bool(self.ctx.session.messages) and _is_question(
-            self.ctx.session.messages[-1].get("content", "")
-        )
+        cacheable = may_cache(self.ctx.session, self.given.text)
+        prefetched = self.given.prefetched
+        if prefetched is not None and not cacheable:
+            prefetched.cancel()
         self.ctx.session.messages.append({"role": "user", "content": text})
         try:
-            # Context-dependent turns are never cached: a reply to the bot's own question, a turn
-            # holding personal data, and anything a verified caller asks (answers may be personal).
-            cacheable = not previous_asked and not contains_pii(self.given.text) and not self.ctx.session.verified
-            if not (cacheable and await self._from_cache(text)):
+            if not (cacheable and await self._from_cache(text, prefetched)):
                 store = await self._generate(cacheable)
-                await self.speaker.finish()
+                await self._settle_filler()
+                await self._finish_speaking()
                 if store:
                     await self._store(text, self.ctx.session.messages[-1]["content"])
             else:
-                await self.speaker.finish()
+                await self._finish_speaking()
         except grpc.aio.AioRpcError as exc:
             await self._failed(exc)
         self._finish_latency()
@@ -181,7 +246,8 @@ class Turn:
     async def _failed(self, exc: grpc.aio.AioRpcError) -> None:
         service = self.result.failed_service or "tts"
         log.warning("turn %d: %s failed: %s %s", self.index, service, exc.code().name, exc.details())
-        await self.speaker.cancel()
+        await self._settle_filler()
+        await self.speaker.cancel(silence=False)
         await self._event(
             pb.CALL_EVENT_TYPE_ERROR, code=exc.code().name, service=service, detail=f"{service} failed; apologised"
         )
@@ -193,13 +259,21 @@ class Turn:
             await self.speaker.play(clip)
         self.result.failed_service = service
 
-    async def _from_cache(self, text: str) -> bool:
-        scope = cache_service_pb2.CacheScope(tenant=self.ctx.tenant, language_code=self.ctx.language_code)
+    async def _from_cache(
+        self, text: str, prefetched: asyncio.Task[cache_service_pb2.LookupResponse] | None = None
+    ) -> bool:
         started = time.monotonic()
         try:
-            reply = await self.ctx.cache.Lookup(
-                cache_service_pb2.LookupRequest(query=text, scope=scope), timeout=self.ctx.cache_timeout_s
-            )
+            if prefetched is not None:
+                reply = await asyncio.wait_for(prefetched, self.ctx.cache_timeout_s)
+            else:
+                reply = await self.ctx.cache.Lookup(
+                    cache_service_pb2.LookupRequest(query=text, scope=self.cache_scope()),
+                    timeout=self.ctx.cache_timeout_s,
+                )
+        except TimeoutError:
+            log.info("cache lookup skipped: prefetched lookup too slow")
+            return False
         except grpc.aio.AioRpcError as exc:
             log.info("cache lookup skipped: %s", exc.code().name)
             return False
@@ -277,6 +351,7 @@ class Turn:
                 break
             ordered = [calls[i] for i in sorted(calls)]
             self.ctx.session.messages.append({"role": "assistant", "content": said, "tool_calls": ordered})
+            self._start_filler()
             for call in ordered:
                 outcome = await self._run_tool(call)
                 used_personal_tool = used_personal_tool or not outcome.cacheable
@@ -285,17 +360,17 @@ class Turn:
                 if outcome.action != NO_ACTION:
                     self.result.action, self.result.action_detail = outcome.action, outcome.detail
         else:
-            await self._text(" " + APOLOGY)
+            await self._fixed(APOLOGY)
         self.result.failed_service = "tts"
         for disclosure in disclosures:  # compliance does not depend on the model's phrasing
             if disclosure not in self.result.answer:
-                await self._text(" " + disclosure)
+                await self._fixed(disclosure)
                 if self.ctx.session.messages[-1]["role"] == "assistant":
                     self.ctx.session.messages[-1]["content"] += " " + disclosure
         if self.result.action == TRANSFER_ACTION and TRANSFER not in self.result.answer:
-            await self._text(("" if not self.result.answer else " ") + TRANSFER)
+            await self._fixed(TRANSFER)
         if self.result.action == END_CALL_ACTION and not self.result.answer.strip():
-            await self._text(GOODBYE)
+            await self._fixed(GOODBYE)
         return cacheable and not used_personal_tool and self.result.action == NO_ACTION
 
     async def _run_tool(self, call: dict[str, str]) -> ToolOutcome:
@@ -316,14 +391,17 @@ class Turn:
         )
         return outcome
 
+    def cache_scope(self) -> cache_service_pb2.CacheScope:
+        """Where this call's answers are cached: its tenant and language."""
+        return cache_service_pb2.CacheScope(tenant=self.ctx.tenant, language_code=self.ctx.language_code)
+
     async def _store(self, question: str, answer: str) -> None:
         if not answer or contains_pii(answer):
             return
-        scope = cache_service_pb2.CacheScope(tenant=self.ctx.tenant, language_code=self.ctx.language_code)
         request = cache_service_pb2.StoreRequest(
             query=question,
             answer=answer,
-            scope=scope,
+            scope=self.cache_scope(),
             metadata={"intent": self.result.intent, "source": "orchestrator"},
         )
         try:

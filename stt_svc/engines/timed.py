@@ -161,11 +161,12 @@ class _Tracker:
         assert self.open_ms is not None
         words = self.engine.words
         shown = min(len(words), 1 + (self.at_ms - self.open_ms) // 300)
-        return InterimResult(
+        done = shown == len(words)  # every word revealed: nothing left to change, as a real decoder's
+        return InterimResult(  # stable prefix reports once its hypothesis repeats
             utterance_index=self.index,
-            stable_text=" ".join(words[: shown - 1]),
-            unstable_text=words[shown - 1],
-            stability=0.5,
+            stable_text=" ".join(words[: shown if done else shown - 1]),
+            unstable_text="" if done else words[shown - 1],
+            stability=1.0 if done else 0.5,
             start_ms=self.open_ms,
             end_ms=self.at_ms,
             compute_ms=0,

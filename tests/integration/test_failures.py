@@ -107,13 +107,26 @@ async def test_cache_and_analytics_down_do_not_disturb_calls_and_events_arrive_l
 async def test_speech_recognition_restarting_mid_call_reconnects(
     fragile: LocalMesh, speech: dict[str, np.ndarray]
 ) -> None:
+    restarted = asyncio.Event()
+
+    async def once_restarted(utterance: int) -> None:
+        if utterance == 1:  # the question comes once recognition is back (a slow restart must not eat it)
+            await restarted.wait()
+
     async with dial(fragile.child("orchestrator").target) as channel:
         stub = orchestrator_service_pb2_grpc.OrchestratorServiceStub(channel)
         call = asyncio.create_task(
-            place_call(stub, voice(), caller_audio=[np.zeros(16000, dtype=np.float32), speech["loan"]], realtime=True)
+            place_call(
+                stub,
+                voice(),
+                caller_audio=[np.zeros(16000, dtype=np.float32), speech["loan"]],
+                realtime=True,
+                before_utterance=once_restarted,
+            )
         )
         await asyncio.sleep(1.0)
         await asyncio.to_thread(fragile.restart, "stt")
+        restarted.set()
         record = await asyncio.wait_for(call, 120)
     assert [e.service for e in errors(record)] == ["stt"]
     assert "386.66" in record.bot_text
