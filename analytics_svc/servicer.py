@@ -33,6 +33,7 @@ MAX_ID_CHARS = 128
 MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_US = 24 * 3600 * 1_000_000
 _DAY_US = 24 * 3600 * 1_000_000
+_EARLIEST_US = -62_135_596_800 * 1_000_000  # 0001-01-01T00:00:00Z, the earliest valid Timestamp
 # google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 _MIN_SECONDS = -62_135_596_800
 _MAX_SECONDS = 253_402_300_799
@@ -209,8 +210,8 @@ def to_query(request: pb.GetReportRequest, now_us: int) -> ReportQuery:
     if request.HasField("start_time"):
         _check_time(request.start_time, "start_time")
         start_us = request.start_time.ToMicroseconds()
-    else:
-        start_us = end_us - DEFAULT_RANGE_US
+    else:  # the day before end_time, but never before the earliest time a Timestamp can hold
+        start_us = max(_EARLIEST_US, end_us - DEFAULT_RANGE_US)
     if end_us < start_us:
         raise InvalidArgument("end_time is before start_time")
     if end_us - start_us > MAX_RANGE_DAYS * _DAY_US:

@@ -247,12 +247,12 @@ class Caller:
                 raise TimeoutError(f"no {phase} within {TURN_TIMEOUT_S:.0f} s")
 
 
-def metric_buckets(port: int) -> dict[float, float]:
-    """Cumulative bucket counts of ``voicebot_frame_forward_seconds`` from the orchestrator."""
+def metric_buckets(port: int, name: str = "voicebot_frame_forward_seconds") -> dict[float, float]:
+    """Cumulative bucket counts of histogram ``name`` (one without labels) from the ``/metrics`` on ``port``."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
         text = reply.read().decode()
     buckets = {}
-    for le, count in re.findall(r'^voicebot_frame_forward_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M):
+    for le, count in re.findall(rf'^{name}_bucket\{{le="([^"]+)"\}} (\S+)$', text, re.M):
         buckets[math.inf if le == "+Inf" else float(le)] = float(count)
     return buckets
 

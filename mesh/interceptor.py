@@ -42,13 +42,14 @@ REQUEST_ID = "x-request-id"
 class _Call:
     """Book-keeping of one RPC while it runs."""
 
-    __slots__ = ("method", "started", "messages_in", "messages_out")
+    __slots__ = ("method", "started", "messages_in", "messages_out", "cancelled")
 
     def __init__(self, method: str, service: str) -> None:
         self.method = method
         self.started = time.perf_counter()
         self.messages_in = metrics.MESSAGES.labels(service, method, "in")
         self.messages_out = metrics.MESSAGES.labels(service, method, "out")
+        self.cancelled = False  # the handler was cancelled (the client went away or its deadline passed)
 
 
 class MeshInterceptor(grpc.aio.ServerInterceptor):
@@ -110,6 +111,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
                 with self._span(method, context):
                     return await behavior(request, context)
             except BaseException as exc:
+                call.cancelled = isinstance(exc, asyncio.CancelledError)
                 await self._fail(exc, method, context)
             finally:
                 self._end(call, context)
@@ -134,6 +136,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
                         call.messages_out.inc()
                         yield response
             except BaseException as exc:
+                call.cancelled = isinstance(exc, asyncio.CancelledError)
                 await self._fail(exc, method, context)
             finally:
                 self._end(call, context)
@@ -200,7 +203,8 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         raise AssertionError("unreachable: abort raises")
 
     def _end(self, call: _Call, context: grpc.aio.ServicerContext) -> None:
-        code = context.code() or (grpc.StatusCode.CANCELLED if context.cancelled() else grpc.StatusCode.OK)
+        cancelled = call.cancelled or context.cancelled()
+        code = context.code() or (grpc.StatusCode.CANCELLED if cancelled else grpc.StatusCode.OK)
         elapsed = time.perf_counter() - call.started
         metrics.ACTIVE.labels(self.service, call.method).dec()
         metrics.RPCS.labels(self.service, call.method, code.name).inc()

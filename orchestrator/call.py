@@ -33,7 +33,7 @@ from mesh.pii import redact
 from orchestrator.config import OrchestratorSettings
 from orchestrator.deps import Dependencies
 from orchestrator.events import EventSink, new_event
-from orchestrator.metrics import FRAME_FORWARD_SECONDS
+from orchestrator.metrics import BARGE_IN_SECONDS, FRAME_FORWARD_SECONDS
 from orchestrator.prefetch import CachePrefetch
 from orchestrator.prompts import APOLOGY, GREETING, PromptCache
 from orchestrator.sessions import SessionState, SessionStore
@@ -483,6 +483,7 @@ class Call:
         speaker = self.speaker
         if speaker is None or not speaker.playing():
             return
+        decided = time.monotonic()
         position, index = speaker.playback_ms(), speaker.turn_index
         await speaker.cancel()
         task = self.turn_task
@@ -496,6 +497,7 @@ class Call:
             type=pb.CALL_EVENT_TYPE_BARGE_IN, session_id=self.session.session_id, playback_position_ms=position
         )
         await self.emit(pb.ConverseResponse(turn_index=index, event=event))
+        BARGE_IN_SECONDS.observe(time.monotonic() - decided)
         self.analytics(barge_in=analytics_pb.BargeIn(turn_index=index, playback_position_ms=position))
 
     def _drop_queued(self, index: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -113,12 +114,27 @@ class MemorySessionStore:
         self.lease_s = lease_s
         self._sessions: dict[str, SessionState] = {}
         self._leases: dict[str, tuple[str, float]] = {}
+        # Session ids, least recently written first: expiry looks at the front only (O(1) amortised).
+        self._by_update: OrderedDict[str, None] = OrderedDict()
+
+    def _store(self, state: SessionState) -> None:
+        self._sessions[state.session_id] = SessionState.from_json(state.to_json())
+        self._by_update[state.session_id] = None
+        self._by_update.move_to_end(state.session_id)
 
     def _expire(self) -> None:
         now = time.time()
-        for sid in [s for s, st in self._sessions.items() if now - st.update_time > self.ttl_s]:
-            if not self._lease_live(sid):
-                del self._sessions[sid]
+        for _ in range(len(self._by_update)):
+            sid = next(iter(self._by_update))
+            state = self._sessions.get(sid)
+            if state is not None and now - state.update_time <= self.ttl_s:
+                return
+            del self._by_update[sid]
+            if state is not None and self._lease_live(sid):
+                self._by_update[sid] = None  # a call still holds it: look again later
+            else:
+                self._sessions.pop(sid, None)
+                self._leases.pop(sid, None)
 
     def _lease_live(self, session_id: str) -> bool:
         lease = self._leases.get(session_id)
@@ -128,7 +144,7 @@ class MemorySessionStore:
         """Store a new session and take its lease."""
         self._expire()
         state.replica = replica
-        self._sessions[state.session_id] = state
+        self._store(state)
         self._leases[state.session_id] = (replica, time.monotonic() + self.lease_s)
 
     async def resume(self, session_id: str, replica: str) -> SessionState:
@@ -153,7 +169,7 @@ class MemorySessionStore:
         if stored is not None and stored.state == ENDED:
             return False
         state.update_time = time.time()
-        self._sessions[state.session_id] = SessionState.from_json(state.to_json())
+        self._store(state)
         self._leases[state.session_id] = (replica, time.monotonic() + self.lease_s)
         return True
 
@@ -168,7 +184,7 @@ class MemorySessionStore:
             state.state = DETACHED
         state.replica = ""
         state.update_time = time.time()
-        self._sessions[state.session_id] = SessionState.from_json(state.to_json())
+        self._store(state)
         self._leases.pop(state.session_id, None)
 
     async def get(self, session_id: str) -> SessionState:

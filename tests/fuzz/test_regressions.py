@@ -6,10 +6,18 @@ import asyncio
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
 
 from mesh import dial
 from tests.fuzz.conftest import Peers, paced
-from voicebot.v1 import cache_service_pb2, cache_service_pb2_grpc, tts_service_pb2, tts_service_pb2_grpc
+from voicebot.v1 import (
+    analytics_service_pb2,
+    analytics_service_pb2_grpc,
+    cache_service_pb2,
+    cache_service_pb2_grpc,
+    tts_service_pb2,
+    tts_service_pb2_grpc,
+)
 
 CORRUPT = b"\x0a\xff\xff\xff\xff\x0f"
 """Field 1, length-delimited, with a length varint far past the end: protobuf refuses to parse it."""
@@ -74,5 +82,22 @@ def test_control_characters_in_tts_text_are_spoken_around(peers: Peers, delta: s
             assert responses[-1].segment_end
             assert responses[0].segment_text == delta
             assert (await healthy).storage
+
+    peers.loop.run_until_complete(case())
+
+
+@pytest.mark.parametrize("end_s", [-62_135_596_800, -62_135_510_401])
+def test_a_report_ending_in_year_one_starts_no_earlier_than_a_timestamp_can(peers: Peers, end_s: int) -> None:
+    """GetReport with only an end_time near 0001-01-01 defaulted its start a day earlier, which no
+    Timestamp can hold: the reply failed with INTERNAL (ValueError). The default start is clamped."""
+    target = peers.target("analytics")
+
+    async def case() -> None:
+        async with dial(target) as channel:
+            stub = analytics_service_pb2_grpc.AnalyticsServiceStub(channel)
+            request = analytics_service_pb2.GetReportRequest(end_time=timestamp_pb2.Timestamp(seconds=end_s))
+            report = await stub.GetReport(request, timeout=30)
+            assert report.start_time.seconds == -62_135_596_800
+            assert report.end_time.seconds == end_s
 
     peers.loop.run_until_complete(case())

@@ -115,3 +115,19 @@ async def test_redis_store_survives_a_redis_restart(redis_server: RedisServer) -
     await store.create(fresh, "a")  # reconnects without a restart of the orchestrator
     assert (await store.get(fresh.session_id)).session_id == fresh.session_id
     await store.close()
+
+
+async def test_memory_sessions_expire_after_the_ttl_unless_a_call_holds_them() -> None:
+    store = MemorySessionStore(ttl_s=1, lease_s=30)
+    detached, held = session(), session()
+    for state in (detached, held):
+        await store.create(state, "a")
+    await store.release(detached, ended=False)
+    store._sessions[detached.session_id].update_time = 0.0  # both last written long ago
+    store._sessions[held.session_id].update_time = 0.0
+    fresh = session()
+    await store.create(fresh, "a")  # creating runs expiry
+    with pytest.raises(NotFound):
+        await store.get(detached.session_id)
+    assert (await store.get(held.session_id)).state == ACTIVE  # its call's lease is live
+    assert (await store.get(fresh.session_id)).state == ACTIVE
