@@ -52,9 +52,8 @@ from orchestrator.call import DRAINING_DETAIL
 from orchestrator.caller import caller_format, place_call
 from orchestrator.launcher import LocalMesh
 from orchestrator.prompts import APOLOGY
-from tests.conftest import RedisServer, free_port
-from tests.integration.conftest import mesh_env, start_mesh
-from voicebot.catalog import BY_NAME
+from tests.conftest import RedisServer
+from tests.integration.conftest import start_mesh, start_second_orchestrator
 from voicebot.v1 import cache_service_pb2 as cache_pb
 from voicebot.v1 import cache_service_pb2_grpc, orchestrator_service_pb2_grpc
 from voicebot.v1 import orchestrator_service_pb2 as pb
@@ -399,18 +398,12 @@ async def run(calls: int, down_s: float) -> None:
             VOICEBOT_ORCHESTRATOR_EVENTS_BUFFER="5",
             VOICEBOT_ORCHESTRATOR_GRACE_S="20",
         )
-        ports = {child.info.name: child.port for child in mesh.children}
-        ports["orchestrator"] = free_port()
-        second = LocalMesh(
-            services=(BY_NAME["orchestrator"],),
-            ports=ports,
-            env=mesh_env(work / "b", **shared, VOICEBOT_ORCHESTRATOR_REPLICA="replica-b"),
-            log_dir=work / "b" / "logs",
-        )
         rows: list[Row] = []
+        second: LocalMesh | None = None
         try:
-            second.start()
-            second.wait_serving(120)
+            second = await asyncio.to_thread(
+                start_second_orchestrator, mesh, work / "b", **shared, VOICEBOT_ORCHESTRATOR_REPLICA="replica-b"
+            )
             print(f"mesh up in {time.monotonic() - started:.0f} s", file=sys.stderr)
             spill_dir = work / "a" / "spill"
             for i, name in enumerate(("stt", "tts", "llm", "cache", "analytics")):
@@ -424,7 +417,8 @@ async def run(calls: int, down_s: float) -> None:
             rows.append(await rollout_phase(mesh, second, calls, 8000))
             print(f"rollout: {rows[-1]}", file=sys.stderr)
         finally:
-            second.stop()
+            if second is not None:
+                second.stop()
             mesh.stop()
             redis.stop()
             logs = "\n".join((work / d / "logs" / "orchestrator.log").read_text() for d in ("a", "b"))

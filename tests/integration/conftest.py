@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.launcher import LocalMesh
 from tests.conftest import free_port
-from voicebot.catalog import SERVICES
+from voicebot.catalog import BY_NAME, SERVICES
 
 
 def mesh_env(workdir: Path, **extra: str) -> dict[str, str]:
@@ -40,6 +40,25 @@ def start_mesh(workdir: Path, **extra: str) -> LocalMesh:
         mesh.stop()
         raise
     return mesh
+
+
+def start_second_orchestrator(first: LocalMesh, workdir: Path, **extra: str) -> LocalMesh:
+    """Another orchestrator replica on a free port, using ``first``'s other five services; SERVING when returned."""
+    ports = {child.info.name: child.port for child in first.children}
+    ports["orchestrator"] = free_port()
+    second = LocalMesh(
+        services=(BY_NAME["orchestrator"],),
+        ports=ports,
+        env=mesh_env(workdir, **extra),
+        log_dir=workdir / "logs",
+    )
+    second.start()
+    try:
+        second.wait_serving(120)
+    except BaseException:
+        second.stop()
+        raise
+    return second
 
 
 @pytest.fixture(scope="session")

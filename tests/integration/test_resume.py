@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -12,9 +11,8 @@ import pytest
 from mesh import dial
 from orchestrator.caller import place_call
 from orchestrator.launcher import LocalMesh
-from tests.conftest import RedisServer, free_port
-from tests.integration.conftest import mesh_env, start_mesh
-from voicebot.catalog import BY_NAME
+from tests.conftest import RedisServer
+from tests.integration.conftest import start_mesh, start_second_orchestrator
 from voicebot.v1 import orchestrator_service_pb2 as pb
 from voicebot.v1 import orchestrator_service_pb2_grpc
 
@@ -43,16 +41,7 @@ def replicas(
         "VOICEBOT_ORCHESTRATOR_LEASE_S": "1.5",
     }
     first = start_mesh(workdir / "a", **shared, VOICEBOT_ORCHESTRATOR_REPLICA="replica-a")
-    ports = {child.info.name: child.port for child in first.children}
-    ports["orchestrator"] = free_port()
-    second = LocalMesh(
-        services=(BY_NAME["orchestrator"],),
-        ports=ports,
-        env=mesh_env(workdir / "b", **shared, VOICEBOT_ORCHESTRATOR_REPLICA="replica-b"),
-        log_dir=Path(workdir / "b" / "logs"),
-    )
-    second.start()
-    second.wait_serving(120)
+    second = start_second_orchestrator(first, workdir / "b", **shared, VOICEBOT_ORCHESTRATOR_REPLICA="replica-b")
     yield first, second
     second.stop()
     first.stop()

@@ -11,7 +11,6 @@ import contextlib
 import signal
 import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -21,9 +20,8 @@ from mesh import dial
 from orchestrator.call import DRAINING_DETAIL
 from orchestrator.caller import CallRecord, place_call
 from orchestrator.launcher import LocalMesh
-from tests.conftest import RedisServer, free_port
-from tests.integration.conftest import mesh_env, start_mesh
-from voicebot.catalog import BY_NAME
+from tests.conftest import RedisServer
+from tests.integration.conftest import start_mesh, start_second_orchestrator
 from voicebot.v1 import orchestrator_service_pb2 as pb
 from voicebot.v1 import orchestrator_service_pb2_grpc
 
@@ -49,19 +47,19 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalMe
     first = start_mesh(
         workdir / "a", **shared, VOICEBOT_ORCHESTRATOR_REPLICA="replica-a", VOICEBOT_ORCHESTRATOR_GRACE_S="20"
     )
-    ports = {child.info.name: child.port for child in first.children}
-    ports["orchestrator"] = free_port()
-    second = LocalMesh(
-        services=(BY_NAME["orchestrator"],),
-        ports=ports,
-        env=mesh_env(
-            workdir / "b", **shared, VOICEBOT_ORCHESTRATOR_REPLICA="replica-b", VOICEBOT_ORCHESTRATOR_EVENTS_BUFFER="5"
-        ),
-        log_dir=Path(workdir / "b" / "logs"),
-    )
     try:
-        second.start()
-        second.wait_serving(120)
+        second = start_second_orchestrator(
+            first,
+            workdir / "b",
+            **shared,
+            VOICEBOT_ORCHESTRATOR_REPLICA="replica-b",
+            VOICEBOT_ORCHESTRATOR_EVENTS_BUFFER="5",
+        )
+    except BaseException:
+        first.stop()
+        redis.stop()
+        raise
+    try:
         yield first, second
     finally:
         second.stop()
