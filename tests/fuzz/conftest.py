@@ -270,6 +270,19 @@ async def health_serving(h: Harness) -> None:
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
+def fuzz_beside(h: Harness, healthy: Callable[[], Awaitable[None]], final_timeout: float = 60.0) -> Iterator[Harness]:
+    """Yield ``h`` while ``healthy`` runs over and over beside the cases (a module fixture's body).
+
+    Afterwards every healthy run must have passed (at least one), health must say SERVING, and
+    one more healthy run must pass within ``final_timeout``: the service came through unharmed.
+    """
+    h.background(healthy)
+    yield h
+    assert h.finish_background() >= 1
+    h.run(health_serving(h))
+    h.run(healthy(), timeout=final_timeout)
+
+
 class Peers:
     """The five non-orchestrator services, started in process once per session on the shared loop."""
 

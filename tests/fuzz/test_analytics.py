@@ -20,8 +20,8 @@ from tests.fuzz.conftest import (
     Harness,
     Peers,
     examples,
+    fuzz_beside,
     harness,
-    health_serving,
     paced,
     raw_stream,
     raw_unary,
@@ -58,11 +58,7 @@ def h(peers: Peers) -> Iterator[Harness]:
             watched = [r async for r in stub.WatchSession(pb.WatchSessionRequest(session_id=session), timeout=30)]
             assert [r.event.event_id for r in watched] == [e.event_id for e in events]
 
-        h.background(healthy)
-        yield h
-        assert h.finish_background() >= 1
-        h.run(health_serving(h))
-        h.run(healthy())
+        yield from fuzz_beside(h, healthy)
 
 
 def stub(h: Harness) -> analytics_service_pb2_grpc.AnalyticsServiceStub:

@@ -18,8 +18,8 @@ from tests.fuzz.conftest import (
     Harness,
     Peers,
     examples,
+    fuzz_beside,
     harness,
-    health_serving,
     paced,
     raw_stream,
     raw_unary,
@@ -53,11 +53,7 @@ def h(peers: Peers) -> Iterator[Harness]:
             assert found.answer == answer
             assert found.entry_id == stored.entry_id
 
-        h.background(healthy)
-        yield h
-        assert h.finish_background() >= 1
-        h.run(health_serving(h))
-        h.run(healthy())
+        yield from fuzz_beside(h, healthy)
 
 
 REMOVALS = [0]

@@ -19,8 +19,8 @@ from tests.fuzz.conftest import (
     Harness,
     Peers,
     examples,
+    fuzz_beside,
     harness,
-    health_serving,
     raw_stream,
     raw_unary,
     stream,
@@ -49,11 +49,7 @@ def h(peers: Peers) -> Iterator[Harness]:
             assert responses[-1].HasField("end")
             assert "".join(r.text_delta for r in responses)
 
-        h.background(healthy)
-        yield h
-        assert h.finish_background() >= 1
-        h.run(health_serving(h))
-        h.run(healthy())
+        yield from fuzz_beside(h, healthy)
 
 
 def stub(h: Harness) -> llm_service_pb2_grpc.LlmServiceStub:

@@ -28,8 +28,8 @@ from tests.fuzz.conftest import (
     bidi,
     blobs,
     examples,
+    fuzz_beside,
     harness,
-    health_serving,
     raw_stream,
     raw_unary,
     text,
@@ -75,11 +75,7 @@ def h(peers: Peers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harnes
             assert answer
             assert responses[-1].event.type == pb.CALL_EVENT_TYPE_CALL_ENDED
 
-        h.background(healthy)
-        yield h
-        assert h.finish_background() >= 1
-        h.run(health_serving(h))
-        h.run(healthy(), timeout=180)
+        yield from fuzz_beside(h, healthy, 180)
 
 
 def stub(h: Harness) -> orchestrator_service_pb2_grpc.OrchestratorServiceStub:

@@ -22,8 +22,8 @@ from tests.fuzz.conftest import (
     bidi,
     blobs,
     examples,
+    fuzz_beside,
     harness,
-    health_serving,
     raw_stream,
     text,
 )
@@ -57,11 +57,7 @@ def h(peers: Peers) -> Iterator[Harness]:
             responses = [r async for r in stub.StreamingRecognize(iter([config, *silence]), timeout=60)]
             assert not [r for r in responses if r.HasField("result") and r.result.is_final]
 
-        h.background(healthy)
-        yield h
-        assert h.finish_background() >= 1
-        h.run(health_serving(h))
-        h.run(healthy(), timeout=120)
+        yield from fuzz_beside(h, healthy, 120)
 
 
 def stub(h: Harness) -> stt_service_pb2_grpc.SttServiceStub:

@@ -20,8 +20,8 @@ from tests.fuzz.conftest import (
     Peers,
     bidi,
     examples,
+    fuzz_beside,
     harness,
-    health_serving,
     raw_stream,
     raw_unary,
     text,
@@ -55,11 +55,7 @@ def h(peers: Peers) -> Iterator[Harness]:
             assert responses[-1].segment_end
             assert sum(len(r.audio) for r in responses) > 1000
 
-        h.background(healthy)
-        yield h
-        assert h.finish_background() >= 1
-        h.run(health_serving(h))
-        h.run(healthy(), timeout=120)
+        yield from fuzz_beside(h, healthy, 120)
 
 
 def stub(h: Harness) -> tts_service_pb2_grpc.TtsServiceStub:
