@@ -419,7 +419,7 @@ class Call:
             )
         )
         if not self._bot_speaking():
-            await self._say_fixed(APOLOGY)
+            await self._say_fixed(APOLOGY, any_voice=True)
 
     def _wall_time_of(self, offset_ms: float) -> float:
         for end_ms, at in self.offsets:
@@ -546,6 +546,7 @@ class Call:
             max_tool_rounds=s.max_tool_rounds,
             history_messages=s.history_messages,
             filler_after_ms=0 if self.config.text_only else s.filler_after_ms,
+            voice=self.config.voice,
         )
 
     def _new_speaker(self, index: int) -> Speaker:
@@ -623,14 +624,26 @@ class Call:
                 )
             )
 
-    async def _say_fixed(self, text: str) -> None:
-        """Say a fixed phrase from the prompt cache (text always, audio when it was synthesised)."""
+    async def _say_fixed(self, text: str, *, any_voice: bool = False) -> None:
+        """Say a fixed phrase: its text always; its audio from the prompt cache, else synthesised now.
+
+        With ``any_voice`` (the apology: tts_svc may be down) a clip in another voice is played
+        rather than synthesising, and without a clip the phrase is text only.
+        """
         index = self.turn_index
         await self.emit(pb.ConverseResponse(turn_index=index, bot_text=pb.BotText(delta=text)))
-        clip = self.rt.prompts.get(text)
-        if clip is None or self.config.text_only:
+        if self.config.text_only:
             return
-        await self._new_speaker(index).play(clip)
+        clip = self.rt.prompts.get(text, None if any_voice else self.config.voice)
+        speaker = self._new_speaker(index)
+        if clip is not None:
+            await speaker.play(clip)
+        elif not any_voice:
+            try:
+                await speaker.say(text)
+                await speaker.finish()
+            except grpc.aio.AioRpcError as exc:
+                log.warning("fixed phrase not spoken: tts %s", exc.code().name)
 
 
 async def _settle(task: asyncio.Task[None]) -> None:

@@ -70,8 +70,14 @@ class PromptCache:
         self.phrases = (*self.PHRASES, *extra)
         self.clips: dict[str, Clip] = {}
 
-    def get(self, text: str) -> Clip | None:
-        """The clip for ``text``, when it was synthesised."""
+    def get(self, text: str, voice: str | None = None) -> Clip | None:
+        """The clip for ``text``, when it was synthesised and (unless ``voice`` is None) is in ``voice``.
+
+        Calls in another voice than the prompts' synthesise fixed phrases live instead, so the bot
+        keeps one voice; only the apology, which must play when tts_svc is down, takes any voice.
+        """
+        if voice is not None and voice != self.voice:
+            return None
         return self.clips.get(text)
 
     async def warm(self, stub: tts_service_pb2_grpc.TtsServiceStub, deadline_s: float) -> bool:

@@ -109,6 +109,7 @@ class TurnContext:
     max_tool_rounds: int
     history_messages: int
     filler_after_ms: int = 0
+    voice: str = ""
 
 
 def _ms_since(start: float) -> int:
@@ -171,7 +172,7 @@ class Turn:
         """Wait for the answer's audio, then play the fixed phrases that follow it."""
         await self.speaker.finish()
         for phrase in self._fixed_tail:
-            clip = self.ctx.prompts.get(phrase)
+            clip = self.ctx.prompts.get(phrase, self.ctx.voice)
             if clip is not None:
                 await self.speaker.play(clip)
             else:
@@ -182,7 +183,7 @@ class Turn:
         """Say the filler if the answer does not start within ``filler_after_ms`` (tools are running)."""
         if self.ctx.filler_after_ms <= 0 or self.result.answer or self._filler is not None:
             return
-        clip = self.ctx.prompts.get(FILLER)
+        clip = self.ctx.prompts.get(FILLER, self.ctx.voice)
         if clip is None:
             return
 

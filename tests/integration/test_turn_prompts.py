@@ -102,3 +102,20 @@ def prefetches_used(port: int) -> float:
             if line.startswith('voicebot_cache_prefetches_total{outcome="used"}'):
                 return float(line.split()[-1])
     return 0.0
+
+
+async def test_a_call_in_another_voice_hears_its_greeting_synthesised_in_that_voice(
+    timed_mesh: tuple[LocalMesh, int],
+) -> None:
+    mesh, _ = timed_mesh
+    segments: dict[str, list[str]] = {}
+    async with dial(mesh.child("orchestrator").target) as channel:
+        stub = orchestrator_service_pb2_grpc.OrchestratorServiceStub(channel)
+        for voice in ("", "timed"):  # the prompts' voice (the default), and one named explicitly
+            responses: list[pb.ConverseResponse] = []
+            config = pb.SessionConfig(input_format=caller_format(), voice=voice, tenant="voice-test")
+            await place_call(stub, config, realtime=False, on_response=responses.append)
+            segments[voice] = [r.bot_audio.segment_text for r in responses if r.WhichOneof("output") == "bot_audio"]
+    assert set(segments[""]) == {GREETING}, "the default voice plays the pre-synthesised clip"
+    assert GREETING not in segments["timed"], "another voice synthesises it, sentence by sentence"
+    assert segments["timed"][0] == GREETING.split(". ")[0] + "."
