@@ -97,13 +97,15 @@ class LlmServicer(llm_service_pb2_grpc.LlmServiceServicer):
                             time_to_first_token_ms=first_ms if first_ms >= 0 else total_ms,
                             total_ms=total_ms,
                             model=output.model,
-                        )
+                        ),
+                        elapsed_ms=total_ms,
                     )
                     return
+                elapsed_ms = round((self.clock() - arrived) * 1000)
                 if first_ms < 0:
-                    first_ms = round((self.clock() - arrived) * 1000)
+                    first_ms = elapsed_ms
                 if isinstance(output, TextDelta):
-                    yield pb.StreamingGenerateResponse(text_delta=output.text)
+                    yield pb.StreamingGenerateResponse(text_delta=output.text, elapsed_ms=elapsed_ms)
                 else:
                     yield pb.StreamingGenerateResponse(
                         tool_call_delta=pb.ToolCallDelta(
@@ -111,7 +113,8 @@ class LlmServicer(llm_service_pb2_grpc.LlmServiceServicer):
                             id=output.id,
                             name=output.name,
                             arguments_delta=output.arguments_delta,
-                        )
+                        ),
+                        elapsed_ms=elapsed_ms,
                     )
         finally:
             await stream.aclose()

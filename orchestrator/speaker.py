@@ -46,6 +46,7 @@ class Speaker:
         self._task: asyncio.Task[None] | None = None
         self.audio_ms = 0.0
         self.first_audio_at: float | None = None
+        self.first_segment_text = ""  # the text of the first audio sent (what tts_svc spoke first)
         self.tts_compute_ms = 0
         self.reported_ms: int | None = None
         self.stopped = False
@@ -121,6 +122,7 @@ class Speaker:
         duration = self._fmt.duration_ms(len(data))
         if self.first_audio_at is None:
             self.first_audio_at = time.monotonic()
+            self.first_segment_text = text
         bot_audio = pb.BotAudio(
             audio=data,
             audio_format=self._fmt.to_proto(),

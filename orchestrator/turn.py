@@ -142,6 +142,9 @@ class Turn:
         self.result = TurnResult()
         self._first_token_at: float | None = None
         self._fixed_tail: list[str] = []
+        # Model time per text delta: (answer length after it, ms of engine time the turn had waited).
+        self._delta_marks: list[tuple[int, int]] = []
+        self._llm_rounds_ms = 0
         self._filler: asyncio.Task[None] | None = None
 
     async def _event(self, kind: int, **fields: Any) -> None:
@@ -328,6 +331,8 @@ class Turn:
                     self.result.failed_service = "tts"
                     await self._text(reply.text_delta)
                     self.result.failed_service = "llm"
+                    if reply.elapsed_ms > 0:
+                        self._delta_marks.append((len(self.result.answer), self._llm_rounds_ms + reply.elapsed_ms))
                 elif kind == "tool_call_delta":
                     delta = reply.tool_call_delta
                     if self._first_token_at is None:
@@ -346,6 +351,7 @@ class Turn:
                         else end.time_to_first_token_ms
                     )
                     self.result.latency.llm_compute_ms += waited
+                    self._llm_rounds_ms += end.total_ms
             said = self.result.answer[started_text:]
             if not calls:
                 self.ctx.session.messages.append({"role": "assistant", "content": said})
@@ -420,6 +426,24 @@ class Turn:
         if self.speaker.first_audio_at is not None:
             latency.first_audio_ms = max(0, int((self.speaker.first_audio_at - given.speech_end_at) * 1000))
         latency.tts_compute_ms = self.speaker.tts_compute_ms
+        spoken_after = self._llm_ms_to_first_segment()
+        if spoken_after is not None:
+            latency.llm_compute_ms = spoken_after
+
+    def _llm_ms_to_first_segment(self) -> int | None:
+        """Model time until it had written the text of the first spoken segment, as llm_svc reported it.
+
+        Speech starts once tts_svc has a whole first segment (a sentence or a first clause), so
+        the model's time to write that text, not just its first token, is engine time the caller
+        waited for. None when the first audio was not answer text (a cached answer, the filler)
+        or llm_svc did not report per-delta times.
+        """
+        segment = self.speaker.first_segment_text.strip()
+        start = self.result.answer.find(segment) if segment else -1
+        if start < 0 or not self._delta_marks:
+            return None
+        end = start + len(segment)
+        return next((ms for length, ms in self._delta_marks if length >= end), None)
 
 
 def tool_definitions(definitions: list[dict[str, Any]]) -> list[llm_service_pb2.ToolDefinition]:

@@ -154,6 +154,12 @@ async def test_llm_timed_calls_the_offered_tool_then_answers() -> None:
     for replies in (second, plain):
         assert "".join(r.text_delta for r in replies) == "Open nine to five."
         assert replies[-1].end.finish_reason == llm_service_pb2.FINISH_REASON_STOP
+    # Every message says how long the model had taken by then; the last one is the total.
+    for replies in (first, second, plain):
+        elapsed = [r.elapsed_ms for r in replies]
+        assert elapsed == sorted(elapsed)
+        assert elapsed[-1] == replies[-1].end.total_ms
+        assert elapsed[0] == replies[-1].end.time_to_first_token_ms
 
 
 def test_llm_timed_tool_arguments_must_be_an_object() -> None:

@@ -257,7 +257,8 @@ class TurnLatency(_message.Message):
     """Speech-to-text engine compute time for the final result, in milliseconds."""
     llm_compute_ms: _builtins.int
     """Language model time the caller waited for, as llm_svc reported it, in milliseconds: the whole
-    generation of each tool-call round plus the answering round's time to first token.
+    generation of each tool-call round plus the answering round's time until it had written the
+    text of the first spoken segment (its time to first token where that is not known).
     """
     tts_compute_ms: _builtins.int
     """Text-to-speech engine compute time for the first segment, in milliseconds."""

@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvoicebot/v1/llm_service.proto\x12\x0bvoicebot.v1\"\x8e\x01\n\x0b\x43hatMessage\x12\x1f\n\x04role\x18\x01 \x01(\x0e\x32\x11.voicebot.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12)\n\ntool_calls\x18\x03 \x03(\x0b\x32\x15.voicebot.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\"<\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\"S\n\x0eToolDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x1e\n\x16parameters_json_schema\x18\x03 \x01(\t\"t\n\x0eSamplingParams\x12\x18\n\x0btemperature\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x11\n\x04seed\x18\x03 \x01(\x03H\x02\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x07\n\x05_seed\"\x96\x02\n\x18StreamingGenerateRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12*\n\x08messages\x18\x02 \x03(\x0b\x32\x18.voicebot.v1.ChatMessage\x12*\n\x05tools\x18\x03 \x03(\x0b\x32\x1b.voicebot.v1.ToolDefinition\x12,\n\x0btool_choice\x18\x04 \x01(\x0e\x32\x17.voicebot.v1.ToolChoice\x12-\n\x08sampling\x18\x05 \x01(\x0b\x32\x1b.voicebot.v1.SamplingParams\x12\x12\n\nmax_tokens\x18\x06 \x01(\x05\x12\x0c\n\x04stop\x18\x07 \x03(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x08 \x01(\t\"\x9d\x01\n\x19StreamingGenerateResponse\x12\x14\n\ntext_delta\x18\x01 \x01(\tH\x00\x12\x35\n\x0ftool_call_delta\x18\x02 \x01(\x0b\x32\x1a.voicebot.v1.ToolCallDeltaH\x00\x12)\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x1a.voicebot.v1.GenerationEndH\x00\x42\x08\n\x06output\"Q\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x17\n\x0f\x61rguments_delta\x18\x04 \x01(\t\"9\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\"\xa5\x01\n\rGenerationEnd\x12\x30\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x19.voicebot.v1.FinishReason\x12!\n\x05usage\x18\x02 \x01(\x0b\x32\x12.voicebot.v1.Usage\x12\x1e\n\x16time_to_first_token_ms\x18\x03 \x01(\x05\x12\x10\n\x08total_ms\x18\x04 \x01(\x05\x12\r\n\x05model\x18\x05 \x01(\t\"\x15\n\x13ListAdaptersRequest\"R\n\x14ListAdaptersResponse\x12\x12\n\nbase_model\x18\x01 \x01(\t\x12&\n\x08\x61\x64\x61pters\x18\x02 \x03(\x0b\x32\x14.voicebot.v1.Adapter\"%\n\x07\x41\x64\x61pter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"0\n\x12LoadAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"T\n\x13LoadAdapterResponse\x12%\n\x07\x61\x64\x61pter\x18\x01 \x01(\x0b\x32\x14.voicebot.v1.Adapter\x12\x16\n\x0e\x61lready_loaded\x18\x02 \x01(\x08\"$\n\x14UnloadAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"+\n\x15UnloadAdapterResponse\x12\x12\n\nwas_loaded\x18\x01 \x01(\x08*_\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03\x12\r\n\tROLE_TOOL\x10\x04*o\n\nToolChoice\x12\x1b\n\x17TOOL_CHOICE_UNSPECIFIED\x10\x00\x12\x14\n\x10TOOL_CHOICE_AUTO\x10\x01\x12\x14\n\x10TOOL_CHOICE_NONE\x10\x02\x12\x18\n\x14TOOL_CHOICE_REQUIRED\x10\x03*}\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x32\xf1\x02\n\nLlmService\x12\x64\n\x11StreamingGenerate\x12%.voicebot.v1.StreamingGenerateRequest\x1a&.voicebot.v1.StreamingGenerateResponse0\x01\x12S\n\x0cListAdapters\x12 .voicebot.v1.ListAdaptersRequest\x1a!.voicebot.v1.ListAdaptersResponse\x12P\n\x0bLoadAdapter\x12\x1f.voicebot.v1.LoadAdapterRequest\x1a .voicebot.v1.LoadAdapterResponse\x12V\n\rUnloadAdapter\x12!.voicebot.v1.UnloadAdapterRequest\x1a\".voicebot.v1.UnloadAdapterResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvoicebot/v1/llm_service.proto\x12\x0bvoicebot.v1\"\x8e\x01\n\x0b\x43hatMessage\x12\x1f\n\x04role\x18\x01 \x01(\x0e\x32\x11.voicebot.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12)\n\ntool_calls\x18\x03 \x03(\x0b\x32\x15.voicebot.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\"<\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\"S\n\x0eToolDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x1e\n\x16parameters_json_schema\x18\x03 \x01(\t\"t\n\x0eSamplingParams\x12\x18\n\x0btemperature\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x02 \x01(\x02H\x01\x88\x01\x01\x12\x11\n\x04seed\x18\x03 \x01(\x03H\x02\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x07\n\x05_seed\"\x96\x02\n\x18StreamingGenerateRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12*\n\x08messages\x18\x02 \x03(\x0b\x32\x18.voicebot.v1.ChatMessage\x12*\n\x05tools\x18\x03 \x03(\x0b\x32\x1b.voicebot.v1.ToolDefinition\x12,\n\x0btool_choice\x18\x04 \x01(\x0e\x32\x17.voicebot.v1.ToolChoice\x12-\n\x08sampling\x18\x05 \x01(\x0b\x32\x1b.voicebot.v1.SamplingParams\x12\x12\n\nmax_tokens\x18\x06 \x01(\x05\x12\x0c\n\x04stop\x18\x07 \x03(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x08 \x01(\t\"\xb1\x01\n\x19StreamingGenerateResponse\x12\x14\n\ntext_delta\x18\x01 \x01(\tH\x00\x12\x35\n\x0ftool_call_delta\x18\x02 \x01(\x0b\x32\x1a.voicebot.v1.ToolCallDeltaH\x00\x12)\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x1a.voicebot.v1.GenerationEndH\x00\x12\x12\n\nelapsed_ms\x18\x04 \x01(\x05\x42\x08\n\x06output\"Q\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x17\n\x0f\x61rguments_delta\x18\x04 \x01(\t\"9\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\"\xa5\x01\n\rGenerationEnd\x12\x30\n\rfinish_reason\x18\x01 \x01(\x0e\x32\x19.voicebot.v1.FinishReason\x12!\n\x05usage\x18\x02 \x01(\x0b\x32\x12.voicebot.v1.Usage\x12\x1e\n\x16time_to_first_token_ms\x18\x03 \x01(\x05\x12\x10\n\x08total_ms\x18\x04 \x01(\x05\x12\r\n\x05model\x18\x05 \x01(\t\"\x15\n\x13ListAdaptersRequest\"R\n\x14ListAdaptersResponse\x12\x12\n\nbase_model\x18\x01 \x01(\t\x12&\n\x08\x61\x64\x61pters\x18\x02 \x03(\x0b\x32\x14.voicebot.v1.Adapter\"%\n\x07\x41\x64\x61pter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"0\n\x12LoadAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"T\n\x13LoadAdapterResponse\x12%\n\x07\x61\x64\x61pter\x18\x01 \x01(\x0b\x32\x14.voicebot.v1.Adapter\x12\x16\n\x0e\x61lready_loaded\x18\x02 \x01(\x08\"$\n\x14UnloadAdapterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"+\n\x15UnloadAdapterResponse\x12\x12\n\nwas_loaded\x18\x01 \x01(\x08*_\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03\x12\r\n\tROLE_TOOL\x10\x04*o\n\nToolChoice\x12\x1b\n\x17TOOL_CHOICE_UNSPECIFIED\x10\x00\x12\x14\n\x10TOOL_CHOICE_AUTO\x10\x01\x12\x14\n\x10TOOL_CHOICE_NONE\x10\x02\x12\x18\n\x14TOOL_CHOICE_REQUIRED\x10\x03*}\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x32\xf1\x02\n\nLlmService\x12\x64\n\x11StreamingGenerate\x12%.voicebot.v1.StreamingGenerateRequest\x1a&.voicebot.v1.StreamingGenerateResponse0\x01\x12S\n\x0cListAdapters\x12 .voicebot.v1.ListAdaptersRequest\x1a!.voicebot.v1.ListAdaptersResponse\x12P\n\x0bLoadAdapter\x12\x1f.voicebot.v1.LoadAdapterRequest\x1a .voicebot.v1.LoadAdapterResponse\x12V\n\rUnloadAdapter\x12!.voicebot.v1.UnloadAdapterRequest\x1a\".voicebot.v1.UnloadAdapterResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'voicebot.v1.llm_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=1572
-  _globals['_ROLE']._serialized_end=1667
-  _globals['_TOOLCHOICE']._serialized_start=1669
-  _globals['_TOOLCHOICE']._serialized_end=1780
-  _globals['_FINISHREASON']._serialized_start=1782
-  _globals['_FINISHREASON']._serialized_end=1907
+  _globals['_ROLE']._serialized_start=1592
+  _globals['_ROLE']._serialized_end=1687
+  _globals['_TOOLCHOICE']._serialized_start=1689
+  _globals['_TOOLCHOICE']._serialized_end=1800
+  _globals['_FINISHREASON']._serialized_start=1802
+  _globals['_FINISHREASON']._serialized_end=1927
   _globals['_CHATMESSAGE']._serialized_start=47
   _globals['_CHATMESSAGE']._serialized_end=189
   _globals['_TOOLCALL']._serialized_start=191
@@ -48,27 +48,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STREAMINGGENERATEREQUEST']._serialized_start=457
   _globals['_STREAMINGGENERATEREQUEST']._serialized_end=735
   _globals['_STREAMINGGENERATERESPONSE']._serialized_start=738
-  _globals['_STREAMINGGENERATERESPONSE']._serialized_end=895
-  _globals['_TOOLCALLDELTA']._serialized_start=897
-  _globals['_TOOLCALLDELTA']._serialized_end=978
-  _globals['_USAGE']._serialized_start=980
-  _globals['_USAGE']._serialized_end=1037
-  _globals['_GENERATIONEND']._serialized_start=1040
-  _globals['_GENERATIONEND']._serialized_end=1205
-  _globals['_LISTADAPTERSREQUEST']._serialized_start=1207
-  _globals['_LISTADAPTERSREQUEST']._serialized_end=1228
-  _globals['_LISTADAPTERSRESPONSE']._serialized_start=1230
-  _globals['_LISTADAPTERSRESPONSE']._serialized_end=1312
-  _globals['_ADAPTER']._serialized_start=1314
-  _globals['_ADAPTER']._serialized_end=1351
-  _globals['_LOADADAPTERREQUEST']._serialized_start=1353
-  _globals['_LOADADAPTERREQUEST']._serialized_end=1401
-  _globals['_LOADADAPTERRESPONSE']._serialized_start=1403
-  _globals['_LOADADAPTERRESPONSE']._serialized_end=1487
-  _globals['_UNLOADADAPTERREQUEST']._serialized_start=1489
-  _globals['_UNLOADADAPTERREQUEST']._serialized_end=1525
-  _globals['_UNLOADADAPTERRESPONSE']._serialized_start=1527
-  _globals['_UNLOADADAPTERRESPONSE']._serialized_end=1570
-  _globals['_LLMSERVICE']._serialized_start=1910
-  _globals['_LLMSERVICE']._serialized_end=2279
+  _globals['_STREAMINGGENERATERESPONSE']._serialized_end=915
+  _globals['_TOOLCALLDELTA']._serialized_start=917
+  _globals['_TOOLCALLDELTA']._serialized_end=998
+  _globals['_USAGE']._serialized_start=1000
+  _globals['_USAGE']._serialized_end=1057
+  _globals['_GENERATIONEND']._serialized_start=1060
+  _globals['_GENERATIONEND']._serialized_end=1225
+  _globals['_LISTADAPTERSREQUEST']._serialized_start=1227
+  _globals['_LISTADAPTERSREQUEST']._serialized_end=1248
+  _globals['_LISTADAPTERSRESPONSE']._serialized_start=1250
+  _globals['_LISTADAPTERSRESPONSE']._serialized_end=1332
+  _globals['_ADAPTER']._serialized_start=1334
+  _globals['_ADAPTER']._serialized_end=1371
+  _globals['_LOADADAPTERREQUEST']._serialized_start=1373
+  _globals['_LOADADAPTERREQUEST']._serialized_end=1421
+  _globals['_LOADADAPTERRESPONSE']._serialized_start=1423
+  _globals['_LOADADAPTERRESPONSE']._serialized_end=1507
+  _globals['_UNLOADADAPTERREQUEST']._serialized_start=1509
+  _globals['_UNLOADADAPTERREQUEST']._serialized_end=1545
+  _globals['_UNLOADADAPTERRESPONSE']._serialized_start=1547
+  _globals['_UNLOADADAPTERRESPONSE']._serialized_end=1590
+  _globals['_LLMSERVICE']._serialized_start=1930
+  _globals['_LLMSERVICE']._serialized_end=2299
 # @@protoc_insertion_point(module_scope)

@@ -317,8 +317,13 @@ class StreamingGenerateResponse(_message.Message):
     TEXT_DELTA_FIELD_NUMBER: _builtins.int
     TOOL_CALL_DELTA_FIELD_NUMBER: _builtins.int
     END_FIELD_NUMBER: _builtins.int
+    ELAPSED_MS_FIELD_NUMBER: _builtins.int
     text_delta: _builtins.str
     """Next piece of the answer text, as produced (one or a few tokens)."""
+    elapsed_ms: _builtins.int
+    """From request arrival to when the engine produced this message, in milliseconds: what the
+    model took to get this far (a caller measures transport by comparing with its own clock).
+    """
     @_builtins.property
     def tool_call_delta(self) -> Global___ToolCallDelta:
         """Next piece of a tool call."""
@@ -333,10 +338,11 @@ class StreamingGenerateResponse(_message.Message):
         text_delta: _builtins.str = ...,
         tool_call_delta: Global___ToolCallDelta | None = ...,
         end: Global___GenerationEnd | None = ...,
+        elapsed_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "output", b"output", "text_delta", b"text_delta", "tool_call_delta", b"tool_call_delta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "output", b"output", "text_delta", b"text_delta", "tool_call_delta", b"tool_call_delta"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["elapsed_ms", b"elapsed_ms", "end", b"end", "output", b"output", "text_delta", b"text_delta", "tool_call_delta", b"tool_call_delta"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_output: _TypeAlias = _typing.Literal["text_delta", "tool_call_delta", "end"]  # noqa: Y015
     _WhichOneofArgType_output: _TypeAlias = _typing.Literal["output", b"output"]  # noqa: Y015
