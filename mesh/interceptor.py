@@ -136,7 +136,8 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
                         call.messages_out.inc()
                         yield response
             except BaseException as exc:
-                call.cancelled = isinstance(exc, asyncio.CancelledError)
+                # A response stream closed early (GeneratorExit) is one whose RPC is being torn down.
+                call.cancelled = isinstance(exc, asyncio.CancelledError | GeneratorExit)
                 await self._fail(exc, method, context)
             finally:
                 self._end(call, context)
