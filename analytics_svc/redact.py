@@ -17,7 +17,9 @@ This is stricter than ``mesh.pii`` (which the orchestrator uses to mask logs and
 the analytics store is kept for months: values are replaced whole (no last four digits kept),
 and it also catches digit runs glued to letters (``ACC12345678``), runs over 17 digits, 7-digit
 local numbers, IBANs, UK national insurance numbers and spoken digits and e-mails. Everything
-``mesh.pii`` finds, this removes (a property test holds it to that).
+``mesh.pii`` finds, this removes: what is left of its findings after this module's own pass (such as
+speech-to-text's comma groupings, ``4,111, 1111,111``) is replaced last, and a property test holds
+it to that.
 
 Kept on purpose: runs of up to 7 digits that match no shape above (amounts, counts, years,
 short references), dates (``2026-11-24``, ``24.11.2026``, ``11-24-2026``) and numbers with thousands separators
@@ -36,7 +38,7 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from mesh.pii import luhn_valid
+from mesh.pii import find_pii, luhn_valid
 
 CARD = "[CARD]"
 ACCOUNT = "[ACCOUNT]"
@@ -132,6 +134,26 @@ def _replace(match: re.Match[str]) -> str:
     return label
 
 
+# mesh.pii's kinds as labels: whatever it finds (spoken-digit groupings with commas included) goes.
+_MESH_LABELS = {
+    "card_number": "[CARD]",
+    "account_number": "[ACCOUNT]",
+    "national_id": "[SSN]",
+    "phone_number": "[PHONE]",
+    "email": "[EMAIL]",
+}
+
+
+def _label_mesh_findings(text: str) -> str:
+    """Replace what ``mesh.pii.find_pii`` finds with whole labels (it knows the speech-to-text groupings)."""
+    out, last = [], 0
+    for finding in find_pii(text):
+        out.append(text[last : finding.start])
+        out.append(_MESH_LABELS.get(finding.kind, ACCOUNT))
+        last = finding.end
+    return "".join(out) + text[last:] if out else text
+
+
 def redact_text(text: str) -> str:
     """Replace the personal data in free text with labels such as ``[CARD]``; see the module docstring."""
     if not text:
@@ -143,12 +165,17 @@ def redact_text(text: str) -> str:
         text = _SPOKEN_EMAIL.sub(EMAIL, text)
         lowered = text.lower()
     digits = _ANY_DIGIT.search(text) is not None
+    if digits and ", " in text:  # speech-to-text's comma groupings ("4,111, 1111,111"), read as mesh.pii does
+        text = _label_mesh_findings(text)
+        digits = _ANY_DIGIT.search(text) is not None
     ids = digits and _ID_HINT.search(text) is not None
     spoken = sum(word in _DIGIT_WORDS for word in _WORD_SPLIT.split(lowered)) >= _MIN_SPOKEN_DIGITS
     if not (digits or spoken):
         return text
     enabled = (ids, ids, digits, spoken)
-    return _pattern(enabled).sub(_replace, text)
+    text = _pattern(enabled).sub(_replace, text)
+    # Last, whatever mesh.pii still finds (speech-to-text's comma groupings such as "4,111, 1111,111").
+    return _label_mesh_findings(text) if digits else text
 
 
 def redact_caller_id(caller_id: str) -> str:

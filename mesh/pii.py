@@ -7,9 +7,9 @@ reads numbers digit by digit with all but the last four masked.
 Digit runs may contain spaces, dots, commas or dashes between groups ("4111 1111 1111 1111"). A run of
 13-19 digits that passes the Luhn check is a card number; any other run of 8-23 digits is
 treated as an account number; 3-2-4 digit groups are a US social security number. Speech-to-text
-writes spoken digit strings with commas too ("4,111,111,111,111,111", "4800 20,1937 5,521"), so
-commas separate groups as well; a well-formed sum below a billion ("$1,250,000.00") is not a number
-to hide.
+writes spoken digit strings with commas too ("4,111,111,111,111,111", "4800 20,1937 5,521",
+"4,111, 1111,111, 1111"), so a comma, with or without a space after it, separates groups as well;
+a well-formed sum below a billion ("$1,250,000.00"), or a list of them, is not a number to hide.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from dataclasses import dataclass
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 _SSN = re.compile(r"\b\d{3}[- ]\d{2}[- ]\d{4}\b")
 _PHONE = re.compile(r"(?<![\w])(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]\d{3}[ .-]\d{4}\b")
-# Digits with optional single separators between them; at least 8 digits in all.
-_DIGIT_RUN = re.compile(r"(?<![\d\w])\d(?:[ .,-]?\d){7,22}(?![\d\w])")
+# Digits with an optional separator between them (one space, dot, comma or dash, or a comma and a
+# space between groups of 3+ digits, as speech-to-text writes spoken digit groups: "4,111, 1111,111",
+# but not "12, 1234"); at least 8 digits in all.
+_DIGIT_RUN = re.compile(r"(?<![\d\w])\d(?:(?:(?<=\d{3}), (?=\d{3})|[ .,-])?\d){7,}(?![\d\w])")
 # A sum written with thousands separators, below a billion: 20,000 / 1,250,000.00.
 _AMOUNT = re.compile(r"\d{1,3}(?:,\d{3}){1,2}(?:\.\d{1,2})?")
 # Dates are numbers, not personal data: 2026-11-24, 24.11.2026, 11-24-2026.
@@ -53,6 +55,9 @@ def luhn_valid(digits: str) -> bool:
 def _classify_run(run: str) -> str | None:
     if _DATE.fullmatch(run) or _AMOUNT.fullmatch(run):
         return None
+    pieces = run.split(", ")
+    if len(pieces) > 1 and all(_AMOUNT.fullmatch(piece) or _DATE.fullmatch(piece) for piece in pieces):
+        return None  # a list of sums or dates: "$20,000, 30,000 or 40,000"
     digits = re.sub(r"\D", "", run)
     if 13 <= len(digits) <= 19 and luhn_valid(digits):
         return "card_number"

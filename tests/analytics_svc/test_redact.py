@@ -57,6 +57,9 @@ def test_a_luhn_invalid_16_digit_number_is_still_redacted_as_an_account() -> Non
     ("text", "expected"),
     [
         ("account 12345678", f"account {ACCOUNT}"),
+        # Speech-to-text writes spoken digit groups with commas, also followed by a space.
+        ("account 4800 2019, 1375,521.", f"account {ACCOUNT}."),
+        ("card 4,111, 1111,111, 1111,111, 1111, 1111.", f"card {ACCOUNT}."),
         ("account number 0012-3456-7890", f"account number {ACCOUNT}"),
         ("ref ACC12345678.", f"ref ACC{ACCOUNT}."),
         ("iban GB82 WEST 1234 5698 7654 32 please", f"iban {ACCOUNT} please"),

@@ -26,6 +26,11 @@ from mesh.pii import contains_pii, find_pii, luhn_valid, mask_digits, redact
         ("a loan of $1,250,000.00 please", "a loan of $1,250,000.00 please"),
         ("ref 4111111111111111111111", "ref ******************1111"),
         ("my count number is 4800 20,1937 5,521.", "my count number is **** **,**** 5,521."),
+        # Whisper also writes spoken digit groups with a comma and a space between them.
+        ("card 4,111, 1111,111, 1111,111, 1111, 1111.", "card *,***, ****,***, ****,***, ****, 1111."),
+        ("account 4800 2019, 1375,521.", "account **** ****, ***5,521."),
+        ("loans of 20,000, 30,000 or 40,000", "loans of 20,000, 30,000 or 40,000"),
+        ("turn 3 of 12, 1234567 points", "turn 3 of 12, 1234567 points"),
         ("a balance of $12,345.67 and $250,000", "a balance of $12,345.67 and $250,000"),
         ("on 2026-11-24 at 10:30", "on 2026-11-24 at 10:30"),
         ("born 24.11.1980", "born 24.11.1980"),
