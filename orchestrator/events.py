@@ -81,6 +81,7 @@ class EventSink:
         self._writes: set[asyncio.Task[None]] = set()
         self._last_seq = 0
         self._on_disk = 0
+        self._in_flight = 0
         self.sent = 0
         self.spilled = 0
 
@@ -111,8 +112,8 @@ class EventSink:
 
     @property
     def pending(self) -> int:
-        """Events not yet delivered: in memory plus spilled."""
-        return len(self._buffer) + self._on_disk
+        """Events not yet delivered: in memory (buffered or being sent) plus spilled."""
+        return len(self._buffer) + self._in_flight + self._on_disk
 
     def emit(self, event: pb.Event) -> None:
         """Queue an event (already redacted). Never blocks, never raises."""
@@ -172,11 +173,14 @@ class EventSink:
                 continue
             floor = self._last_seq
             batch = [self._buffer.popleft() for _ in range(min(BATCH, len(self._buffer)))]
+            self._in_flight = len(batch)
             try:
                 await self._send(batch)
             except BaseException:
                 self._put_back(batch, floor)
                 raise
+            finally:
+                self._in_flight = 0
 
     async def _deliver_spilled(self) -> None:
         await asyncio.gather(*self._writes)  # a file is read only once it is whole
