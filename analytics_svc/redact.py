@@ -136,11 +136,11 @@ def _replace(match: re.Match[str]) -> str:
 
 # mesh.pii's kinds as labels: whatever it finds (spoken-digit groupings with commas included) goes.
 _MESH_LABELS = {
-    "card_number": "[CARD]",
-    "account_number": "[ACCOUNT]",
-    "national_id": "[SSN]",
-    "phone_number": "[PHONE]",
-    "email": "[EMAIL]",
+    "card_number": CARD,
+    "account_number": ACCOUNT,
+    "national_id": SSN,
+    "phone_number": PHONE,
+    "email": EMAIL,
 }
 
 

@@ -209,8 +209,8 @@ async def stored_events(
 ) -> Counter[str]:
     """Events analytics' SQLite store holds for the sessions, polled until they reach ``expect``.
 
-    Read from the store, not WatchSession: spilled events are delivered before the buffered
-    (older) ones, and a replay stops at the first call_ended it meets in ingestion order.
+    Read from the store, not WatchSession: a replay stops at the first call_ended it meets, and
+    the store counts every event however it arrived.
     """
     marks = ",".join("?" * len(session_ids))
     query = f"SELECT kind, COUNT(*) FROM events WHERE session_id IN ({marks}) GROUP BY kind"

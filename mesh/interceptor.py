@@ -111,8 +111,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
                 with self._span(method, context):
                     return await behavior(request, context)
             except BaseException as exc:
-                call.cancelled = isinstance(exc, asyncio.CancelledError)
-                await self._fail(exc, method, context)
+                await self._fail(exc, method, context, call)
             finally:
                 self._end(call, context)
 
@@ -136,9 +135,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
                         call.messages_out.inc()
                         yield response
             except BaseException as exc:
-                # A response stream closed early (GeneratorExit) is one whose RPC is being torn down.
-                call.cancelled = isinstance(exc, asyncio.CancelledError | GeneratorExit)
-                await self._fail(exc, method, context)
+                await self._fail(exc, method, context, call)
             finally:
                 self._end(call, context)
 
@@ -187,8 +184,10 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             attributes={"rpc.system": "grpc", "rpc.method": method, "voicebot.service": self.service},
         )
 
-    async def _fail(self, exc: BaseException, method: str, context: grpc.aio.ServicerContext) -> NoReturn:
+    async def _fail(self, exc: BaseException, method: str, context: grpc.aio.ServicerContext, call: _Call) -> NoReturn:
         """Classify ``exc``, abort the RPC with the right status, and re-raise."""
+        # Cancelled, or a response stream closed early (GeneratorExit): the RPC is being torn down.
+        call.cancelled = isinstance(exc, asyncio.CancelledError | GeneratorExit)
         if isinstance(exc, MeshError):
             await context.abort(exc.code, exc.message)
         if isinstance(exc, grpc.aio.AbortError):

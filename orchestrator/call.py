@@ -45,10 +45,11 @@ from orchestrator.turn import (
     Turn,
     TurnContext,
     TurnInput,
+    cache_scope,
     may_cache,
 )
 from voicebot.v1 import analytics_service_pb2 as analytics_pb
-from voicebot.v1 import cache_service_pb2, llm_service_pb2, stt_service_pb2
+from voicebot.v1 import llm_service_pb2, stt_service_pb2
 from voicebot.v1 import orchestrator_service_pb2 as pb
 
 log = logging.getLogger("orchestrator.call")
@@ -139,7 +140,7 @@ class Call:
         self.dropped_audio = 0
         self.hung_up = False
         self._close_task: asyncio.Task[None] | None = None
-        scope = cache_service_pb2.CacheScope(tenant=config.tenant, language_code=config.language_code)
+        scope = cache_scope(config.tenant, config.language_code)
         self.prefetch = CachePrefetch(rt.deps.cache, scope, rt.settings.cache_timeout_s)
 
     # --- output -------------------------------------------------------------------------

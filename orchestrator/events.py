@@ -82,8 +82,6 @@ class EventSink:
         self._last_seq = 0
         self._on_disk = 0
         self._in_flight = 0
-        self.sent = 0
-        self.spilled = 0
 
     def start(self) -> None:
         """Count what an earlier process left in the spill folder and start the background sender."""
@@ -137,7 +135,6 @@ class EventSink:
     async def _spill(self, path: Path, events: list[pb.Event]) -> None:
         try:
             await asyncio.to_thread(_write, path, events)
-            self.spilled += len(events)
         except OSError as exc:
             self._on_disk -= len(events)
             log.error("cannot spill %d analytics events: %s", len(events), exc)
@@ -147,7 +144,6 @@ class EventSink:
         try:
             _write(path, events)
             self._on_disk += len(events)
-            self.spilled += len(events)
         except OSError as exc:
             log.error("cannot spill %d analytics events: %s", len(events), exc)
 
@@ -209,5 +205,4 @@ class EventSink:
         async def requests() -> AsyncIterator[pb.IngestRequest]:
             yield pb.IngestRequest(events=batch)
 
-        reply = await self._stub().Ingest(requests(), timeout=STREAM_S)
-        self.sent += reply.accepted_count + reply.duplicate_count
+        await self._stub().Ingest(requests(), timeout=STREAM_S)

@@ -36,8 +36,6 @@ class CachePrefetch:
         self._timeout_s = timeout_s
         self._words = ""
         self._task: asyncio.Task[cache_service_pb2.LookupResponse] | None = None
-        self.started = 0
-        self.used = 0
 
     def start(self, text: str) -> None:
         """Look ``text`` up now, unless a lookup of the same words is already running (idempotent)."""
@@ -49,7 +47,6 @@ class CachePrefetch:
         self._words = words
         self._task = asyncio.ensure_future(self._cache.Lookup(request, timeout=self._timeout_s))
         self._task.add_done_callback(_retrieve)
-        self.started += 1
 
     def take(self, final_text: str) -> asyncio.Task[cache_service_pb2.LookupResponse] | None:
         """The lookup for ``final_text`` when one was started for the same words, else None (and it is cancelled)."""
@@ -61,7 +58,6 @@ class CachePrefetch:
             task.cancel()
             CACHE_PREFETCHES.labels("dropped").inc()
             return None
-        self.used += 1
         CACHE_PREFETCHES.labels("used").inc()
         return task
 

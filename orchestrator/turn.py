@@ -120,6 +120,11 @@ def _is_question(text: str) -> bool:
     return text.rstrip().endswith("?")
 
 
+def cache_scope(tenant: str, language_code: str) -> cache_service_pb2.CacheScope:
+    """Where a call's answers are cached (its turns and its early lookups alike): tenant and language."""
+    return cache_service_pb2.CacheScope(tenant=tenant, language_code=language_code)
+
+
 def may_cache(session: Any, text: str) -> bool:
     """Whether a turn saying ``text`` now may be answered from (and stored in) the cache.
 
@@ -400,7 +405,7 @@ class Turn:
 
     def cache_scope(self) -> cache_service_pb2.CacheScope:
         """Where this call's answers are cached: its tenant and language."""
-        return cache_service_pb2.CacheScope(tenant=self.ctx.tenant, language_code=self.ctx.language_code)
+        return cache_scope(self.ctx.tenant, self.ctx.language_code)
 
     async def _store(self, question: str, answer: str) -> None:
         if not answer or contains_pii(answer):
