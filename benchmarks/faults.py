@@ -200,6 +200,24 @@ async def start_callers(
     return callers, tasks
 
 
+def recovery(fault: str, callers: list[Caller], up_at: float, new_ok: list[str]) -> Row:
+    """The counts every kill phase reports: calls lost, what callers heard, who recovered after ``up_at``.
+
+    ``new_ok`` holds one entry per new call placed after recovery: "" for a call that worked, else why not.
+    """
+    return {
+        "fault": fault,
+        "calls": len(callers),
+        "lost": sum(1 for c in callers if c.failure),
+        "apologies": sum(c.apologies for c in callers),
+        "error_events": sum(len(c.errors) for c in callers),
+        "recovered": sum(1 for c in callers if c.normal_after(up_at)),
+        "turns_after": sum(c.normal_after(up_at) for c in callers),
+        "new_ok": new_ok.count(""),
+        "failures": [c.failure for c in callers if c.failure] + [f for f in new_ok if f],
+    }
+
+
 def spilled_now(spill_dir: Path) -> int:
     return sum(sum(1 for _ in p.open()) for p in spill_dir.glob("events-*.jsonl")) if spill_dir.exists() else 0
 
@@ -244,17 +262,7 @@ async def service_phase(mesh: LocalMesh, name: str, calls: int, down_s: float, f
         stop.set()
         await finish(tasks)
         new_ok = await asyncio.gather(*(one_call(stub, first + 100 + i) for i in range(calls)))
-    row = {
-        "fault": f"SIGKILL {name}",
-        "calls": calls,
-        "lost": sum(1 for c in callers if c.failure),
-        "apologies": sum(c.apologies for c in callers),
-        "error_events": sum(len(c.errors) for c in callers),
-        "recovered": sum(1 for c in callers if c.normal_after(up_at)),
-        "turns_after": sum(c.normal_after(up_at) for c in callers),
-        "new_ok": new_ok.count(""),
-        "failures": [c.failure for c in callers if c.failure] + [f for f in new_ok if f],
-    }
+    row = recovery(f"SIGKILL {name}", callers, up_at, new_ok)
     if name == "analytics":
         expect: Counter[str] = Counter(
             call_started=len(callers), call_ended=len(callers), turn_completed=sum(c.turn_events for c in callers)
@@ -285,12 +293,7 @@ async def redis_phase(mesh: LocalMesh, redis: RedisServer, persistent: bool, cal
         await asyncio.sleep(0.5)
         stop = asyncio.Event()
         callers, tasks = await start_callers(stub, calls, first, stop)
-        assert redis.process is not None
-        redis.process.kill()
-        redis.process.wait()
-        if not persistent:
-            for path in redis.workdir.glob("appendonly*"):
-                path.unlink()
+        redis.kill(keep_files=persistent)
         await asyncio.sleep(1.0)
         redis.start(*(PERSISTENT if persistent else ()))
         up_at = time.monotonic()
@@ -314,20 +317,11 @@ async def redis_phase(mesh: LocalMesh, redis: RedisServer, persistent: bool, cal
         stop.set()
         await finish(tasks)
         new_ok = await asyncio.gather(*(one_call(stub, first + 100 + i) for i in range(calls)))
-    return {
-        "fault": f"SIGKILL redis ({'AOF always' if persistent else 'no persistence'})",
-        "calls": calls,
-        "lost": sum(1 for c in callers if c.failure),
-        "apologies": sum(c.apologies for c in callers),
-        "error_events": sum(len(c.errors) for c in callers),
-        "recovered": sum(1 for c in callers if c.normal_after(up_at)),
-        "turns_after": sum(c.normal_after(up_at) for c in callers),
-        "new_ok": new_ok.count(""),
+    return recovery(f"SIGKILL redis ({'AOF always' if persistent else 'no persistence'})", callers, up_at, new_ok) | {
         "live_sessions_found": live_found,
         "detached_session_found": detached_found,
         "cache_entry_hit": hit,
         "restarted_services": sum(1 for c, p in zip(mesh.children, pids, strict=True) if c.process.pid != p),
-        "failures": [c.failure for c in callers if c.failure] + [f for f in new_ok if f],
     }
 
 

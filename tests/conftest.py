@@ -86,6 +86,16 @@ class RedisServer:
             self.process.wait(timeout=10)
             self.process = None
 
+    def kill(self, keep_files: bool = True) -> None:
+        """SIGKILL the server (a crash); without ``keep_files`` its append-only files go too."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+        self.process = None
+        if not keep_files:
+            for path in self.workdir.glob("appendonly*"):
+                path.unlink()
+
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:

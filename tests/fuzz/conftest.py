@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from mesh import MeshServer, dial
+from voicebot.v1 import audio_pb2
 
 FULL = os.environ.get("VOICEBOT_FUZZ_FULL") == "1"
 CASE_DEADLINE_S = 5.0
@@ -388,6 +389,14 @@ FLOATS = st.one_of(
 ENUMS = st.one_of(st.integers(0, 4), st.integers(-(2**31), 2**31 - 1))
 """Enum values, unknown numbers included (proto3 enums are open)."""
 HUGE = st.sampled_from([1025, 4097, 8193, 16385, 32769, 70000])
+
+
+def audio_formats(
+    plausible: st.SearchStrategy[audio_pb2.AudioFormat],
+) -> st.SearchStrategy[audio_pb2.AudioFormat | None]:
+    """An audio format: none at all, any field values, or one of ``plausible`` (close to what the service takes)."""
+    anything = st.builds(audio_pb2.AudioFormat, encoding=ENUMS, sample_rate_hertz=INT32, channels=INT32)
+    return st.one_of(st.none(), anything, plausible)
 
 
 def text(max_size: int = 64) -> st.SearchStrategy[str]:

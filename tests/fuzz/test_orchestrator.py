@@ -25,6 +25,7 @@ from tests.fuzz.conftest import (
     C,
     Harness,
     Peers,
+    audio_formats,
     bidi,
     blobs,
     examples,
@@ -82,15 +83,13 @@ def stub(h: Harness) -> orchestrator_service_pb2_grpc.OrchestratorServiceStub:
     return orchestrator_service_pb2_grpc.OrchestratorServiceStub(h.channel)
 
 
-FORMATS = st.one_of(
-    st.none(),
-    st.builds(audio_pb2.AudioFormat, encoding=ENUMS, sample_rate_hertz=INT32, channels=INT32),
+FORMATS = audio_formats(
     st.sampled_from(
         [
             audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_LINEAR16, sample_rate_hertz=16000),
             audio_pb2.AudioFormat(encoding=audio_pb2.AUDIO_ENCODING_MULAW, sample_rate_hertz=8000),
         ]
-    ),
+    )
 )
 SESSION_IDS = st.one_of(st.just(""), st.just(""), text(140))
 

@@ -57,12 +57,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer) -> Iterat
 
 def crash(redis: RedisServer, *extra: str, keep_files: bool = True) -> None:
     """SIGKILL redis and start it again on the same port (without its files unless ``keep_files``)."""
-    assert redis.process is not None
-    redis.process.kill()
-    redis.process.wait()
-    if not keep_files:
-        for path in redis.workdir.glob("appendonly*"):
-            path.unlink()
+    redis.kill(keep_files)
     redis.start(*extra)
 
 
