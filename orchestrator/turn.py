@@ -159,8 +159,7 @@ class Turn:
     async def _text(self, delta: str) -> None:
         if self._first_token_at is None:
             self._first_token_at = time.monotonic()
-        if self._filler is not None and not self._filler.done():
-            self._filler.cancel()  # the answer came in time (a filler already playing finishes first)
+        self._stop_filler()  # the answer came in time
         self.result.answer += delta
         await self.ctx.emit(pb.ConverseResponse(turn_index=self.index, bot_text=pb.BotText(delta=delta)))
         await self.speaker.say(delta)
@@ -203,10 +202,14 @@ class Turn:
 
         self._filler = asyncio.create_task(after_a_while(), name="filler")
 
+    def _stop_filler(self) -> None:
+        """Call the filler off; one already playing still finishes (its clip plays whole)."""
+        if self._filler is not None and not self._filler.done():
+            self._filler.cancel()
+
     async def _settle_filler(self) -> None:
+        self._stop_filler()
         if self._filler is not None:
-            if not self._filler.done():
-                self._filler.cancel()
             await asyncio.wait({self._filler})
 
     async def run(self) -> TurnResult:
@@ -224,8 +227,7 @@ class Turn:
             try:
                 result = await self._run()
             finally:
-                if self._filler is not None and not self._filler.done():
-                    self._filler.cancel()
+                self._stop_filler()
             span.set_attribute("voicebot.intent", result.intent)
             span.set_attribute("voicebot.cache_hit", result.cache_hit)
             return result
